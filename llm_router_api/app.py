@@ -1,0 +1,63 @@
+"""The app factory: settings in, a ready Flask app out, with every dependency built here.
+
+Nothing is created at import time. Under gunicorn each worker calls ``create_app`` after fork,
+so connection pools and provider state are the worker's own.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from flask import Flask
+
+from .balancing import Balancer, ProviderStates, build_strategy
+from .config.store import ConfigStore
+from .dispatch import Dispatcher, FailoverPolicy
+from .logging_setup import configure_logging
+from .routes.errors import register_error_handlers
+from .routes.openai import create_openai_blueprint
+from .routes.operations import create_operations_blueprint
+from .settings import Settings
+from .upstream.client import UpstreamClient
+
+
+@dataclass
+class Gateway:
+    """The long-lived parts of one worker, wired together."""
+
+    settings: Settings
+    store: ConfigStore
+    states: ProviderStates
+    balancer: Balancer
+    client: UpstreamClient
+    dispatcher: Dispatcher
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Callable[[], float] = time.monotonic) -> "Gateway":
+        store = ConfigStore(settings.models_config, reload_interval=settings.models_config_reload_seconds,
+                            clock=clock)
+        states = ProviderStates(failures_to_eject=settings.circuit_breaker_failures,
+                                cooldown=settings.circuit_breaker_cooldown_seconds, clock=clock)
+        balancer = Balancer(build_strategy(settings.balance_strategy), states)
+        client = UpstreamClient(pool_size=settings.upstream_pool_size, connect_timeout=settings.connect_timeout)
+        policy = FailoverPolicy(max_attempts=settings.failover_max_attempts, deadline=settings.failover_deadline,
+                                connect_timeout=settings.connect_timeout, read_timeout=settings.external_timeout)
+        return cls(settings, store, states, balancer, client, Dispatcher(balancer, client, policy, clock))
+
+
+def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic) -> Flask:
+    """Build the app; ``clock`` drives cool-downs, deadlines and reload checks (tests pass their own)."""
+    settings = settings or Settings.from_environ()
+    configure_logging("DEBUG" if settings.in_debug else settings.log_level, settings.log_filename)
+    gateway = Gateway.build(settings, clock)
+
+    app = Flask("llm_router_api")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_body_size
+    app.extensions["llm_router"] = gateway
+    register_error_handlers(app)
+    app.register_blueprint(create_openai_blueprint(gateway.store, gateway.dispatcher, settings.ep_prefix))
+    app.register_blueprint(create_operations_blueprint(gateway.store, gateway.states, settings.balance_strategy,
+                                                       settings.ep_prefix))
+    return app

@@ -1,0 +1,169 @@
+"""Send one request to a model's providers, failing over until one answers.
+
+A connect error, a timeout before the first byte, a 5xx or a 429 moves the request to the next
+provider, within ``max_attempts`` and a total ``deadline``. Nothing is retried once a byte has
+been handed to the client: for streams the first chunk is read here, before the client sees a
+status line, so a provider that accepts and dies at once still fails over. 4xx answers other
+than 429 are the caller's problem and go back as they are (with the private model name hidden).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from .balancing import Balancer, Lease, Outcome
+from .config.models import ModelConfig
+from .errors import GatewayError, NoProviderAvailable, UpstreamFailed, UpstreamTimeout
+from .upstream import openai_wire
+from .upstream.client import UpstreamClient, discard, read_chunk, set_read_timeout
+from .upstream.errors import TransportError
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 1
+
+
+@dataclass(frozen=True)
+class FailoverPolicy:
+    max_attempts: int
+    deadline: float
+    connect_timeout: float
+    read_timeout: float
+
+
+@dataclass
+class UpstreamReply:
+    """A complete answer (success or a client error) to pass back as it is."""
+
+    status: int
+    body: bytes
+    content_type: str
+    provider_id: str
+
+
+@dataclass
+class UpstreamStream:
+    """A streaming answer whose first chunk has arrived; the caller relays the rest."""
+
+    lease: Lease
+    response: object
+    first_chunk: bytes
+    content_type: str
+    rewriter: openai_wire.ModelNameRewriter
+
+    @property
+    def provider_id(self) -> str:
+        return self.lease.provider.id
+
+
+class Dispatcher:
+    def __init__(self, balancer: Balancer, client: UpstreamClient, policy: FailoverPolicy,
+                 clock: Callable[[], float] = time.monotonic):
+        self.balancer = balancer
+        self.client = client
+        self.policy = policy
+        self.clock = clock
+
+    def send(self, model: ModelConfig, public_name: str, endpoint: str, payload: dict, raw: bytes,
+             *, stream: bool) -> UpstreamReply | UpstreamStream:
+        policy = self.policy
+        deadline = self.clock() + policy.deadline
+        tried: list[str] = []
+        failures: list[str] = []
+        while len(tried) < policy.max_attempts:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                break
+            lease = self.balancer.acquire(model, tried)
+            if lease is None:
+                break
+            provider = lease.provider
+            tried.append(provider.id)
+            upstream_name = model.upstream_name(provider)
+            rewriter = openai_wire.ModelNameRewriter(upstream_name, public_name)
+            read_timeout = min(policy.read_timeout, remaining)
+            response = None
+            try:
+                response = self.client.post(
+                    openai_wire.endpoint_url(provider.api_host, endpoint),
+                    openai_wire.request_body(payload, raw, upstream_name),
+                    openai_wire.request_headers(provider, stream=stream),
+                    read_timeout=read_timeout, connect_timeout=min(policy.connect_timeout, remaining),
+                    stream=stream,
+                )
+                status = response.status
+                failure = _retryable_failure(status)
+                if failure is None and stream and status == 200:
+                    first = read_chunk(response)
+                    if first:
+                        if read_timeout < policy.read_timeout:
+                            set_read_timeout(response, policy.read_timeout)
+                        content_type = response.headers.get("Content-Type", "text/event-stream")
+                        return UpstreamStream(lease, response, first, content_type, rewriter)
+                    failure = "empty_stream"
+                if failure is not None:
+                    discard(response)
+                    lease.release(Outcome.NEUTRAL if status == 429 else Outcome.FAILURE, failure)
+                    self._log_failover(model, provider.id, failure, len(tried))
+                    failures.append(failure)
+                    continue
+                body = _read_all(response) if stream else response.data
+            except TransportError as exc:
+                if response is not None:
+                    discard(response)
+                lease.release(Outcome.FAILURE, exc.kind)
+                self._log_failover(model, provider.id, exc.kind, len(tried))
+                failures.append(exc.kind)
+                continue
+            except BaseException:
+                if response is not None:
+                    discard(response)
+                lease.release(Outcome.NEUTRAL)
+                raise
+            content_type = response.headers.get("Content-Type", "application/json")
+            if status >= 400:
+                lease.release(Outcome.NEUTRAL)
+                return UpstreamReply(status, rewriter.error(body), content_type, provider.id)
+            lease.release(Outcome.SUCCESS)
+            return UpstreamReply(status, rewriter.answer(body), content_type, provider.id)
+        raise self._exhausted(model, public_name, tried, failures)
+
+    def _log_failover(self, model: ModelConfig, provider_id: str, failure: str, attempt: int) -> None:
+        log.warning("model=%s provider=%s attempt=%d failed: %s", model.name, provider_id, attempt, failure)
+
+    def _exhausted(self, model: ModelConfig, public_name: str, tried: list[str],
+                   failures: list[str]) -> GatewayError:
+        if not failures:
+            log.warning("model=%s: no provider can take the request (ejected or at capacity)", model.name)
+            return NoProviderAvailable(
+                f"No provider of model '{public_name}' can take the request right now; retry shortly.",
+                retry_after=RETRY_AFTER_SECONDS)
+        summary = ", ".join(failures)
+        log.error("model=%s: request failed after %d attempt(s): %s (providers %s)",
+                  model.name, len(failures), summary, ", ".join(tried))
+        last = failures[-1]
+        if last == "timeout":
+            return UpstreamTimeout(f"The upstream serving model '{public_name}' did not answer in time "
+                                   f"({len(failures)} attempt(s)).")
+        if all(f == "http_429" for f in failures):
+            return NoProviderAvailable(f"Every provider of model '{public_name}' is overloaded; retry shortly.",
+                                       retry_after=RETRY_AFTER_SECONDS)
+        return UpstreamFailed(f"The upstream serving model '{public_name}' failed ({len(failures)} attempt(s): "
+                              f"{summary}).")
+
+
+def _retryable_failure(status: int) -> str | None:
+    """The failure name of a status that sends the request to the next provider, else None."""
+    return f"http_{status}" if status >= 500 or status == 429 else None
+
+
+def _read_all(response) -> bytes:
+    """Read a non-streamed body of a response opened for streaming (a stream request's error)."""
+    chunks = []
+    while chunk := read_chunk(response):
+        chunks.append(chunk)
+    response.release_conn()
+    return b"".join(chunks)

@@ -1,0 +1,76 @@
+"""One exception hierarchy for everything the gateway answers with an error.
+
+Each class carries the HTTP status and the OpenAI error ``type``/``code`` that a client expects;
+the dialect encoders (``routes/errors.py``) turn them into bodies. Messages are written for the
+caller and never contain an upstream host, port, path or token: those go to the log, keyed by
+provider id.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    status = 500
+    error_type = "server_error"
+    code: str | None = "internal_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
+                 retry_after: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        self.retry_after = retry_after
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    error_type = "invalid_request_error"
+    code = "invalid_request"
+
+
+class ModelNotFound(GatewayError):
+    status = 404
+    error_type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class RouteNotFound(GatewayError):
+    status = 404
+    error_type = "invalid_request_error"
+    code = "unknown_url"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    error_type = "invalid_request_error"
+    code = "method_not_allowed"
+
+
+class RequestTooLarge(GatewayError):
+    status = 413
+    error_type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class UpstreamFailed(GatewayError):
+    """Every provider tried failed (connection refused, reset, 5xx, malformed answer)."""
+
+    status = 502
+    error_type = "upstream_error"
+    code = "upstream_failed"
+
+
+class NoProviderAvailable(GatewayError):
+    """No provider of the model could take the request: all ejected, full or overloaded."""
+
+    status = 503
+    error_type = "service_unavailable"
+    code = "no_provider_available"
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    error_type = "timeout"
+    code = "upstream_timeout"

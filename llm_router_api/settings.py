@@ -1,0 +1,200 @@
+"""Gateway settings: every ``LLM_ROUTER_*`` variable parsed once into a frozen object.
+
+Nothing else in the package reads the environment. A missing variable takes its documented
+default; a malformed one raises :class:`SettingsError` whose message is one line naming the
+variable, so start-up can stop with exactly that line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Mapping, TypeVar
+
+T = TypeVar("T")
+
+#: Strategies this version implements; the rest of the contract's names are refused clearly.
+IMPLEMENTED_STRATEGIES = ("balanced", "weighted")
+PLANNED_STRATEGIES = ("dynamic_weighted", "first_available", "first_available_optim")
+SERVER_TYPES = ("gunicorn", "flask")
+WORKER_CLASSES = ("gevent", "gthread", "sync")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """A variable has a value the gateway cannot start with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # core
+    models_config: str = "resources/configs/models-config.json"
+    prompts_dir: str = "resources/prompts"
+    default_ep_language: str = "pl"
+    ep_prefix: str = "/api"
+    external_timeout: float = 300.0
+    connect_timeout: float = 3.0
+    timeout: int = 600
+    max_request_body_size: int = 10 * 1024 * 1024
+    in_debug: bool = False
+    log_level: str = "INFO"
+    log_filename: str | None = None
+    minimum: bool = False
+    models_config_reload_seconds: float = 1.0
+    # server
+    server_type: str = "gunicorn"
+    server_host: str = "0.0.0.0"
+    server_port: int = 8080
+    server_workers_count: int = 2
+    server_threads_count: int = 16
+    server_worker_class: str = "gevent"
+    server_worker_connections: int = 2000
+    # balancing and failover
+    balance_strategy: str = "balanced"
+    failover_max_attempts: int = 3
+    failover_deadline_seconds: float | None = None
+    circuit_breaker_failures: int = 3
+    circuit_breaker_cooldown_seconds: float = 10.0
+    upstream_pool_size: int = 512
+
+    @property
+    def failover_deadline(self) -> float:
+        """Total time a request may spend finding a provider that answers.
+
+        Default: every attempt may use the whole read timeout, so a provider that hangs still
+        leaves time to fail over. Set it lower to bound what a client can wait.
+        """
+        if self.failover_deadline_seconds is None:
+            return self.external_timeout * self.failover_max_attempts
+        return self.failover_deadline_seconds
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = _Env(os.environ if environ is None else environ)
+        d = cls()  # defaults
+        return cls(
+            models_config=env.text("LLM_ROUTER_MODELS_CONFIG", d.models_config),
+            prompts_dir=env.text("LLM_ROUTER_PROMPTS_DIR", d.prompts_dir),
+            default_ep_language=env.text("LLM_ROUTER_DEFAULT_EP_LANGUAGE", d.default_ep_language),
+            ep_prefix=env.parse("LLM_ROUTER_EP_PREFIX", d.ep_prefix, _prefix),
+            external_timeout=env.number("LLM_ROUTER_EXTERNAL_TIMEOUT", d.external_timeout, minimum=0.001),
+            connect_timeout=env.number("LLM_ROUTER_CONNECT_TIMEOUT", d.connect_timeout, minimum=0.001),
+            timeout=env.integer("LLM_ROUTER_TIMEOUT", d.timeout, minimum=0),
+            max_request_body_size=env.integer("LLM_ROUTER_MAX_REQUEST_BODY_SIZE", d.max_request_body_size, minimum=1),
+            in_debug=env.boolean("LLM_ROUTER_IN_DEBUG", d.in_debug),
+            log_level=env.choice("LLM_ROUTER_LOG_LEVEL", d.log_level, LOG_LEVELS, upper=True),
+            log_filename=env.text("LLM_ROUTER_LOG_FILENAME", "") or None,
+            minimum=env.boolean("LLM_ROUTER_MINIMUM", d.minimum),
+            models_config_reload_seconds=env.number(
+                "LLM_ROUTER_MODELS_CONFIG_RELOAD_SECONDS", d.models_config_reload_seconds, minimum=0
+            ),
+            server_type=env.choice("LLM_ROUTER_SERVER_TYPE", d.server_type, SERVER_TYPES),
+            server_host=env.text("LLM_ROUTER_SERVER_HOST", d.server_host),
+            server_port=env.integer("LLM_ROUTER_SERVER_PORT", d.server_port, minimum=1, maximum=65535),
+            server_workers_count=env.integer("LLM_ROUTER_SERVER_WORKERS_COUNT", d.server_workers_count, minimum=1),
+            server_threads_count=env.integer("LLM_ROUTER_SERVER_THREADS_COUNT", d.server_threads_count, minimum=1),
+            server_worker_class=env.choice("LLM_ROUTER_SERVER_WORKER_CLASS", d.server_worker_class, WORKER_CLASSES),
+            server_worker_connections=env.integer(
+                "LLM_ROUTER_SERVER_WORKER_CONNECTIONS", d.server_worker_connections, minimum=1
+            ),
+            balance_strategy=env.parse("LLM_ROUTER_BALANCE_STRATEGY", d.balance_strategy, _strategy),
+            failover_max_attempts=env.integer("LLM_ROUTER_FAILOVER_MAX_ATTEMPTS", d.failover_max_attempts, minimum=1),
+            failover_deadline_seconds=(
+                env.number("LLM_ROUTER_FAILOVER_DEADLINE_SECONDS", 0.0, minimum=0.001)
+                if env.has("LLM_ROUTER_FAILOVER_DEADLINE_SECONDS")
+                else None
+            ),
+            circuit_breaker_failures=env.integer(
+                "LLM_ROUTER_CIRCUIT_BREAKER_FAILURES", d.circuit_breaker_failures, minimum=1
+            ),
+            circuit_breaker_cooldown_seconds=env.number(
+                "LLM_ROUTER_CIRCUIT_BREAKER_COOLDOWN_SECONDS", d.circuit_breaker_cooldown_seconds, minimum=0.001
+            ),
+            upstream_pool_size=env.integer("LLM_ROUTER_UPSTREAM_POOL_SIZE", d.upstream_pool_size, minimum=1),
+        )
+
+
+def _prefix(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and not value.startswith("/"):
+        raise ValueError("must start with '/' (for example /api) or be empty")
+    return value
+
+
+def _strategy(raw: str) -> str:
+    value = raw.strip()
+    if value in IMPLEMENTED_STRATEGIES:
+        return value
+    if value in PLANNED_STRATEGIES:
+        raise ValueError(f"'{value}' is not available in this version; use one of: {', '.join(IMPLEMENTED_STRATEGIES)}")
+    raise ValueError(f"must be one of: {', '.join(IMPLEMENTED_STRATEGIES)}")
+
+
+class _Env:
+    """Typed reads of a variable mapping, each failure worded as one line naming the variable."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self._environ = environ
+
+    def has(self, name: str) -> bool:
+        return self._environ.get(name, "").strip() != ""
+
+    def text(self, name: str, default: str) -> str:
+        raw = self._environ.get(name)
+        return default if raw is None or raw.strip() == "" else raw.strip()
+
+    def parse(self, name: str, default: T, parser: Callable[[str], T]) -> T:
+        raw = self._environ.get(name)
+        if raw is None:
+            return default
+        try:
+            return parser(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name}={raw!r}: {exc}") from None
+
+    def boolean(self, name: str, default: bool) -> bool:
+        def parse_bool(raw: str) -> bool:
+            value = raw.strip().lower()
+            if value in _TRUE:
+                return True
+            if value in _FALSE:
+                return False
+            raise ValueError("must be a boolean (1/0, true/false, yes/no, on/off)")
+
+        return self.parse(name, default, parse_bool)
+
+    def integer(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        if not self.has(name):
+            return default
+        return self.parse(name, default, lambda raw: _bounded(_convert(int, raw, "an integer"), minimum, maximum, "an integer"))
+
+    def number(self, name: str, default: float, *, minimum: float | None = None) -> float:
+        if not self.has(name):
+            return default
+        return self.parse(name, default, lambda raw: _bounded(_convert(float, raw, "a number"), minimum, None, "a number"))
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
+        def parse_choice(raw: str) -> str:
+            value = raw.strip().upper() if upper else raw.strip()
+            if value not in choices:
+                raise ValueError(f"must be one of: {', '.join(choices)}")
+            return value
+
+        return self.parse(name, default, parse_choice) if self.has(name) else default
+
+
+def _convert(kind_type: Callable[[str], T], raw: str, kind: str) -> T:
+    try:
+        return kind_type(raw.strip())
+    except ValueError:
+        raise ValueError(f"must be {kind}") from None
+
+
+def _bounded(value, minimum, maximum, kind: str):
+    if value != value or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = f" >= {minimum}" if maximum is None else f" between {minimum} and {maximum}"
+        raise ValueError(f"must be {kind}{bounds}")
+    return value

@@ -1,0 +1,66 @@
+"""Relay an upstream SSE stream to the client, chunk by chunk, and end it cleanly in every case.
+
+- Bytes go out as they arrive (no parsing unless the model name must be rewritten).
+- The upstream breaking mid-stream, or ending without ``[DONE]``, gives the client an OpenAI
+  error event and ``[DONE]``: an error it can see, never a hang or a silently short answer.
+- The client leaving closes this generator (gunicorn calls ``close()`` when a write fails);
+  the upstream connection is closed at once, so the server frees the GPU slot.
+- The provider's lease is released exactly once, with an outcome for its circuit breaker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Iterator
+
+from .balancing import Outcome
+from .dispatch import UpstreamStream
+from .upstream.client import discard, read_chunk
+from .upstream.errors import TransportError
+
+log = logging.getLogger(__name__)
+
+DONE = b"data: [DONE]\n\n"
+_TAIL = 32
+
+
+def error_event(message: str, code: str) -> bytes:
+    body = {"error": {"message": message, "type": "upstream_error", "param": None, "code": code}}
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+def _upstream_chunks(stream: UpstreamStream) -> Iterator[bytes]:
+    yield stream.first_chunk
+    while chunk := read_chunk(stream.response):
+        yield chunk
+
+
+def relay(stream: UpstreamStream) -> Iterator[bytes]:
+    outcome, error = Outcome.NEUTRAL, None
+    tail = b""
+    is_sse = stream.content_type.startswith("text/event-stream")
+    try:
+        try:
+            for chunk in stream.rewriter.events(_upstream_chunks(stream)):
+                tail = (tail + chunk)[-_TAIL:]
+                yield chunk
+        except TransportError as exc:
+            outcome, error = Outcome.FAILURE, exc.kind
+            log.error("provider=%s stream broke after it started: %s", stream.provider_id, exc.kind)
+            separator = b"" if tail.endswith(b"\n\n") or not tail else b"\n\n"
+            yield separator + error_event("The upstream stream broke before the answer was complete.",
+                                          "upstream_stream_interrupted") + DONE
+            return
+        if is_sse and DONE.strip() not in tail:
+            outcome, error = Outcome.FAILURE, "truncated_stream"
+            log.error("provider=%s stream ended without [DONE]", stream.provider_id)
+            separator = b"" if tail.endswith(b"\n\n") else b"\n\n"
+            yield separator + error_event("The upstream ended the stream before the answer was complete.",
+                                          "upstream_stream_truncated") + DONE
+            return
+        outcome = Outcome.SUCCESS
+    finally:
+        # Reached on success, on failure, and on GeneratorExit when the client went away.
+        discard(stream.response) if outcome is not Outcome.SUCCESS else stream.response.release_conn()
+        stream.lease.release(outcome, error)

@@ -1,0 +1,29 @@
+"""Transport failures talking to an upstream, classified for failover and the circuit breaker.
+
+These never reach a client as they are: the dispatcher turns them into ``GatewayError``s whose
+messages name no host. ``kind`` is what logs, ``/health`` and the breaker record.
+"""
+
+from __future__ import annotations
+
+
+class TransportError(Exception):
+    kind = "protocol"
+
+
+class ConnectFailed(TransportError):
+    """No connection: refused, unreachable, DNS, TLS handshake, or connect timeout."""
+
+    kind = "connect"
+
+
+class ReadTimedOut(TransportError):
+    """Connected, but the upstream sent nothing within the read timeout."""
+
+    kind = "timeout"
+
+
+class ProtocolFailed(TransportError):
+    """The connection broke or the upstream spoke malformed HTTP (reset, truncated body)."""
+
+    kind = "protocol"

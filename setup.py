@@ -1,0 +1,25 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="llm-router",
+    version="0.1.0",
+    description="Self-hosted OpenAI-compatible gateway in front of many LLM servers",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["llm_router_api*", "llm_router_plugins*", "llm_router_services*"]),
+    install_requires=[
+        "flask>=3.0",
+        "gunicorn>=22.0",
+        # gevent: the default worker class; one worker holds thousands of open streams (see bench/).
+        "gevent>=24.2",
+        "urllib3>=2.3",
+        "requests>=2.31",
+    ],
+    extras_require={
+        "services": ["transformers>=4.40", "torch>=2.2"],
+        "dev": ["pytest>=8", "openai>=1.40", "redis>=5"],
+        "all": ["transformers>=4.40", "torch>=2.2", "pytest>=8", "openai>=1.40", "redis>=5"],
+    },
+    entry_points={"console_scripts": ["llm-router=llm_router_api.cli:main"]},
+)

@@ -1,0 +1,176 @@
+"""Fixtures that start real parts: test upstreams, the gateway in-process, the gateway under gunicorn."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from llm_router_api.app import create_app
+from llm_router_api.settings import Settings
+from tests.upstreams import FakeUpstream, closed_port
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_config(path: Path, models: dict, *, group: str = "test_models") -> Path:
+    """Write a models-config.json with ``models`` ({name: spec}) all active in one group."""
+    document = {group: models, "active_models": {group: list(models)}}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document))
+    os.replace(tmp, path)  # atomic, as a careful operator (or a config manager) writes it
+    return path
+
+
+def provider(upstream_or_port, pid: str, **extra) -> dict:
+    host = upstream_or_port.url if isinstance(upstream_or_port, FakeUpstream) else \
+        f"http://127.0.0.1:{upstream_or_port}/"
+    return {"id": pid, "api_host": host, "api_type": "vllm", **extra}
+
+
+@pytest.fixture
+def upstreams():
+    """Factory of started FakeUpstreams, all stopped at the end of the test."""
+    started: list[FakeUpstream] = []
+
+    def start(**kwargs) -> FakeUpstream:
+        up = FakeUpstream(**kwargs).start()
+        started.append(up)
+        return up
+
+    yield start
+    for up in started:
+        up.stop()
+
+
+@pytest.fixture
+def dead_port() -> int:
+    return closed_port()
+
+
+class ManualClock:
+    """A clock tests move by hand, for cool-downs and reload intervals without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    config_path: Path
+    app: object = None
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def v1(self) -> str:
+        return self.url + "/v1"
+
+    def log_text(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    """Factory: an in-process gateway (werkzeug threaded server) for the given models.
+
+    ``gateway(models, clock=..., **settings)`` writes the config, builds the app with
+    ``create_app`` and serves it on a free 127.0.0.1 port until the test ends.
+    """
+    servers = []
+
+    def start(models: dict, *, clock=None, **settings_overrides) -> RunningGateway:
+        config_path = write_config(tmp_path / f"models-{len(servers)}.json", models)
+        settings = Settings(models_config=str(config_path), log_level="WARNING", **settings_overrides)
+        app = create_app(settings, clock=clock) if clock else create_app(settings)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return RunningGateway(url=f"http://127.0.0.1:{server.server_port}", config_path=config_path, app=app)
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        thread.join(5)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 30.0) -> None:
+    """Poll /ping until it answers; fail fast with the log if the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gateway exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            if requests.get(url + "/ping", timeout=0.5).status_code == 200:
+                return
+        except requests.RequestException:  # gunicorn binds before its workers accept
+            pass
+        time.sleep(0.05)  # polling a readiness condition, not synchronising on elapsed time
+    raise RuntimeError(f"gateway not ready in {timeout}s:\n{log_path.read_text()}")
+
+
+def gateway_env(config_path: Path, port: int, **variables: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_ROUTER_")}
+    env.update({
+        "LLM_ROUTER_MODELS_CONFIG": str(config_path),
+        "LLM_ROUTER_SERVER_HOST": "127.0.0.1",
+        "LLM_ROUTER_SERVER_PORT": str(port),
+        "LLM_ROUTER_LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(variables)
+    return env
+
+
+@pytest.fixture
+def gunicorn_gateway(tmp_path):
+    """Factory: the real entry point (``python -m llm_router_api.rest_api``) under gunicorn."""
+    processes = []
+
+    def start(models: dict, **variables: str) -> RunningGateway:
+        config_path = write_config(tmp_path / "models-gunicorn.json", models)
+        port = free_port()
+        log_path = tmp_path / f"gunicorn-{port}.log"
+        env = gateway_env(config_path, port, **{"LLM_ROUTER_SERVER_WORKERS_COUNT": "2", **variables})
+        log = open(log_path, "wb")
+        process = subprocess.Popen([sys.executable, "-m", "llm_router_api.rest_api"], cwd=REPO_ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+        processes.append((process, log))
+        url = f"http://127.0.0.1:{port}"
+        wait_until_ready(url, process, log_path)
+        return RunningGateway(url=url, config_path=config_path, process=process, log_path=log_path)
+
+    yield start
+    for process, log in processes:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()

@@ -1,0 +1,71 @@
+import pytest
+
+from llm_router_api.settings import Settings, SettingsError
+
+
+def test_defaults_without_any_variable():
+    settings = Settings.from_environ({})
+    assert settings == Settings()
+    assert settings.ep_prefix == "/api"
+    assert settings.server_port == 8080
+    assert settings.failover_deadline == settings.external_timeout * settings.failover_max_attempts
+
+
+def test_every_variable_is_parsed():
+    settings = Settings.from_environ({
+        "LLM_ROUTER_MODELS_CONFIG": "/etc/llm/models.json",
+        "LLM_ROUTER_EP_PREFIX": "/gateway/",
+        "LLM_ROUTER_EXTERNAL_TIMEOUT": "12.5",
+        "LLM_ROUTER_CONNECT_TIMEOUT": "0.5",
+        "LLM_ROUTER_TIMEOUT": "30",
+        "LLM_ROUTER_MAX_REQUEST_BODY_SIZE": "1024",
+        "LLM_ROUTER_IN_DEBUG": "yes",
+        "LLM_ROUTER_LOG_LEVEL": "debug",
+        "LLM_ROUTER_LOG_FILENAME": "/tmp/gw.log",
+        "LLM_ROUTER_MINIMUM": "1",
+        "LLM_ROUTER_SERVER_TYPE": "flask",
+        "LLM_ROUTER_SERVER_PORT": "9000",
+        "LLM_ROUTER_SERVER_WORKERS_COUNT": "4",
+        "LLM_ROUTER_SERVER_THREADS_COUNT": "8",
+        "LLM_ROUTER_SERVER_WORKER_CLASS": "gthread",
+        "LLM_ROUTER_BALANCE_STRATEGY": "weighted",
+        "LLM_ROUTER_FAILOVER_MAX_ATTEMPTS": "5",
+        "LLM_ROUTER_FAILOVER_DEADLINE_SECONDS": "7",
+        "LLM_ROUTER_CIRCUIT_BREAKER_FAILURES": "2",
+        "LLM_ROUTER_CIRCUIT_BREAKER_COOLDOWN_SECONDS": "4",
+    })
+    assert settings.models_config == "/etc/llm/models.json"
+    assert settings.ep_prefix == "/gateway"
+    assert settings.external_timeout == 12.5 and settings.connect_timeout == 0.5
+    assert settings.max_request_body_size == 1024
+    assert settings.in_debug and settings.minimum
+    assert settings.log_level == "DEBUG" and settings.log_filename == "/tmp/gw.log"
+    assert (settings.server_type, settings.server_port, settings.server_workers_count) == ("flask", 9000, 4)
+    assert (settings.server_threads_count, settings.server_worker_class) == (8, "gthread")
+    assert settings.balance_strategy == "weighted"
+    assert settings.failover_max_attempts == 5 and settings.failover_deadline == 7
+    assert settings.circuit_breaker_failures == 2 and settings.circuit_breaker_cooldown_seconds == 4
+
+
+def test_settings_are_frozen():
+    with pytest.raises(AttributeError):
+        Settings().server_port = 1
+
+
+@pytest.mark.parametrize("name,value,expected", [
+    ("LLM_ROUTER_SERVER_PORT", "abc", "LLM_ROUTER_SERVER_PORT='abc': must be an integer"),
+    ("LLM_ROUTER_SERVER_PORT", "70000", "LLM_ROUTER_SERVER_PORT='70000': must be an integer between 1 and 65535"),
+    ("LLM_ROUTER_EXTERNAL_TIMEOUT", "-1", "LLM_ROUTER_EXTERNAL_TIMEOUT='-1': must be a number >= 0.001"),
+    ("LLM_ROUTER_IN_DEBUG", "maybe", "LLM_ROUTER_IN_DEBUG='maybe': must be a boolean"),
+    ("LLM_ROUTER_SERVER_TYPE", "uwsgi", "LLM_ROUTER_SERVER_TYPE='uwsgi': must be one of: gunicorn, flask"),
+    ("LLM_ROUTER_BALANCE_STRATEGY", "random", "LLM_ROUTER_BALANCE_STRATEGY='random': must be one of"),
+    ("LLM_ROUTER_BALANCE_STRATEGY", "first_available", "is not available in this version"),
+    ("LLM_ROUTER_EP_PREFIX", "api", "must start with '/'"),
+    ("LLM_ROUTER_LOG_LEVEL", "LOUD", "LLM_ROUTER_LOG_LEVEL='LOUD': must be one of"),
+])
+def test_a_bad_value_is_one_line_naming_the_variable(name, value, expected):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_environ({name: value})
+    message = str(caught.value)
+    assert expected in message
+    assert message.startswith(name) and "\n" not in message
