@@ -83,7 +83,7 @@ class Dispatcher:
             provider = lease.provider
             tried.append(provider.id)
             upstream_name = model.upstream_name(provider)
-            rewriter = openai_wire.ModelNameRewriter(upstream_name, public_name)
+            rewriter = openai_wire.rewriter_for(upstream_name, public_name)
             read_timeout = min(policy.read_timeout, remaining)
             response = None
             try:

@@ -56,6 +56,12 @@ def request_body(payload: dict, raw: bytes, upstream_model: str) -> bytes:
     return json.dumps({**payload, "model": upstream_model}, ensure_ascii=False).encode("utf-8")
 
 
+@lru_cache(maxsize=1024)
+def rewriter_for(upstream_name: str, public_name: str) -> "ModelNameRewriter":
+    """Rewriters are immutable, so one per name pair serves every request."""
+    return ModelNameRewriter(upstream_name, public_name)
+
+
 class ModelNameRewriter:
     """Replaces the private upstream model name with the public one in answers.
 

@@ -100,11 +100,11 @@ def test_a_restart_lets_streams_in_flight_finish(upstreams, gunicorn_gateway):
     """SIGTERM (a deploy) stops accepting, but the stream already running completes."""
     up = upstreams(n_tokens=30, token_delay=0.05)
     gw = gunicorn_gateway({"m": {"providers": [provider(up, "p1")]}}, LLM_ROUTER_SERVER_WORKERS_COUNT="1")
-    response = requests.post(gw.v1 + "/chat/completions", stream=True, timeout=30, json={
-        "model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]})
+    response = requests.post(gw.v1 + "/chat/completions", stream=True, timeout=30, headers={"Connection": "close"},
+                             json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]})
     lines = response.iter_lines()
     assert next(lines).startswith(b"data: ")  # the stream is running
     gw.process.terminate()
     rest = b"\n".join(lines)
-    assert rest.endswith(b"data: [DONE]") and rest.count(b'"content"') >= 29
+    assert rest.rstrip().endswith(b"data: [DONE]") and rest.count(b'"content"') >= 29
     assert gw.process.wait(15) == 0

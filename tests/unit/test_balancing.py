@@ -26,26 +26,24 @@ def balancer(strategy="balanced", clock=None, failures=3, cooldown=10.0):
     return Balancer(build_strategy(strategy), states), clock
 
 
+def picks(b, m, n) -> Counter:
+    """Provider ids chosen for ``n`` sequential requests."""
+    chosen = Counter()
+    for _ in range(n):
+        lease = b.acquire(m)
+        chosen[lease.provider.id] += 1
+        lease.release(Outcome.SUCCESS)
+    return chosen
+
+
 def test_weighted_three_to_one_is_exact():
     b, _ = balancer("weighted")
-    m = model(p("a", weight=3), p("b", weight=1))
-    picks = Counter()
-    for _ in range(400):
-        lease = b.acquire(m)
-        picks[lease.provider.id] += 1
-        lease.release(Outcome.SUCCESS)
-    assert picks == {"a": 300, "b": 100}
+    assert picks(b, model(p("a", weight=3), p("b", weight=1)), 400) == {"a": 300, "b": 100}
 
 
 def test_weights_are_not_clamped():
     b, _ = balancer("weighted")
-    m = model(p("a", weight=30), p("b", weight=10), p("c", weight=0))
-    picks = Counter()
-    for _ in range(40):
-        lease = b.acquire(m)
-        picks[lease.provider.id] += 1
-        lease.release(Outcome.SUCCESS)
-    assert picks == {"a": 30, "b": 10}
+    assert picks(b, model(p("a", weight=30), p("b", weight=10), p("c", weight=0)), 40) == {"a": 30, "b": 10}
 
 
 def test_balanced_prefers_fewest_in_flight_then_takes_turns():
