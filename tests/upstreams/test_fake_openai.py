@@ -61,8 +61,8 @@ def read_response(f: BinaryIO) -> tuple[int, dict[str, str], bytes]:
     return status, headers, f.read(int(headers["content-length"]))
 
 
-def post_bytes(path: str, body: bytes, extra: str = "") -> bytes:
-    return f"POST /{path} HTTP/1.1\r\nhost: x\r\ncontent-length: {len(body)}\r\n{extra}\r\n".encode() + body
+def post_bytes(path: str, body: bytes) -> bytes:
+    return f"POST /{path} HTTP/1.1\r\nhost: x\r\ncontent-length: {len(body)}\r\n\r\n".encode() + body
 
 
 def test_models_health_and_not_found(fake: FakeUpstream) -> None:
