@@ -69,6 +69,29 @@ def read_memory_kib(pid: int) -> dict[str, int]:
     return values
 
 
+@dataclass(frozen=True)
+class CoreTimes:
+    """One core's time so far from /proc/stat, in USER_HZ ticks."""
+
+    busy: int  # user + nice + system + irq + softirq (guest time is inside user)
+    steal: int  # time the hypervisor ran something else while this virtual CPU wanted to run
+    total: int  # all of the above + idle + iowait
+
+
+def read_core_times(cores: tuple[int, ...] = (GATEWAY_CORE, CLIENT_CORE)) -> dict[int, CoreTimes]:
+    """Per-core counters, to tell how much of a core went to processes that are not ours."""
+    wanted = {f"cpu{c}": c for c in cores}
+    times = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *values = line.split()
+            if name in wanted:
+                user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in values[:8])
+                busy = user + nice + system + irq + softirq
+                times[wanted[name]] = CoreTimes(busy, steal, busy + idle + iowait + steal)
+    return times
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

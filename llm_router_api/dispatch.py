@@ -69,70 +69,75 @@ class Dispatcher:
 
     def send(self, model: ModelConfig, public_name: str, endpoint: str, payload: dict, raw: bytes,
              *, stream: bool) -> UpstreamReply | UpstreamStream:
-        policy = self.policy
-        deadline = self.clock() + policy.deadline
+        deadline = self.clock() + self.policy.deadline
         tried: list[str] = []
         failures: list[str] = []
-        while len(tried) < policy.max_attempts:
+        while len(tried) < self.policy.max_attempts:
             remaining = deadline - self.clock()
             if remaining <= 0:
                 break
             lease = self.balancer.acquire(model, tried)
             if lease is None:
                 break
-            provider = lease.provider
-            tried.append(provider.id)
-            upstream_name = model.upstream_name(provider)
-            rewriter = openai_wire.rewriter_for(upstream_name, public_name)
-            read_timeout = min(policy.read_timeout, remaining)
-            response = None
-            try:
-                response = self.client.post(
-                    openai_wire.endpoint_url(provider.api_host, endpoint),
-                    openai_wire.request_body(payload, raw, upstream_name),
-                    openai_wire.request_headers(provider, stream=stream),
-                    read_timeout=read_timeout, connect_timeout=min(policy.connect_timeout, remaining),
-                    stream=stream,
-                )
-                status = response.status
-                failure = _retryable_failure(status)
-                if failure is None and stream and status == 200:
-                    first = read_chunk(response)
-                    if first:
-                        if read_timeout < policy.read_timeout:
-                            set_read_timeout(response, policy.read_timeout)
-                        content_type = response.headers.get("Content-Type", "text/event-stream")
-                        return UpstreamStream(lease, response, first, content_type, rewriter)
-                    failure = "empty_stream"
-                if failure is not None:
-                    discard(response)
-                    lease.release(Outcome.NEUTRAL if status == 429 else Outcome.FAILURE, failure)
-                    self._log_failover(model, provider.id, failure, len(tried))
-                    failures.append(failure)
-                    continue
-                body = _read_all(response) if stream else response.data
-            except TransportError as exc:
-                if response is not None:
-                    discard(response)
-                lease.release(Outcome.FAILURE, exc.kind)
-                self._log_failover(model, provider.id, exc.kind, len(tried))
-                failures.append(exc.kind)
-                continue
-            except BaseException:
-                if response is not None:
-                    discard(response)
-                lease.release(Outcome.NEUTRAL)
-                raise
-            content_type = response.headers.get("Content-Type", "application/json")
-            if status >= 400:
-                lease.release(Outcome.NEUTRAL)
-                return UpstreamReply(status, rewriter.error(body), content_type, provider.id)
-            lease.release(Outcome.SUCCESS)
-            return UpstreamReply(status, rewriter.answer(body), content_type, provider.id)
+            tried.append(lease.provider.id)
+            result = self._attempt(lease, model, public_name, endpoint, payload, raw, stream, remaining)
+            if not isinstance(result, str):
+                return result
+            log.warning("model=%s provider=%s attempt=%d failed: %s", model.name, lease.provider.id, len(tried),
+                        result)
+            failures.append(result)
         raise self._exhausted(model, public_name, tried, failures)
 
-    def _log_failover(self, model: ModelConfig, provider_id: str, failure: str, attempt: int) -> None:
-        log.warning("model=%s provider=%s attempt=%d failed: %s", model.name, provider_id, attempt, failure)
+    def _attempt(self, lease: Lease, model: ModelConfig, public_name: str, endpoint: str, payload: dict,
+                 raw: bytes, stream: bool, remaining: float) -> UpstreamReply | UpstreamStream | str:
+        """One provider, one try: the answer to return, or the name of the failure to fail over on.
+
+        The lease is released here unless a stream is handed on (its relay releases it).
+        """
+        provider = lease.provider
+        upstream_name = model.upstream_name(provider)
+        rewriter = openai_wire.rewriter_for(upstream_name, public_name)
+        read_timeout = min(self.policy.read_timeout, remaining)
+        response = None
+        try:
+            response = self.client.post(
+                openai_wire.endpoint_url(provider.api_host, endpoint),
+                openai_wire.request_body(payload, raw, upstream_name),
+                openai_wire.request_headers(provider, stream=stream),
+                read_timeout=read_timeout, connect_timeout=min(self.policy.connect_timeout, remaining),
+                stream=stream,
+            )
+            status = response.status
+            failure = _retryable_failure(status)
+            if failure is None and stream and status == 200:
+                first = read_chunk(response)
+                if first:
+                    if read_timeout < self.policy.read_timeout:
+                        set_read_timeout(response, self.policy.read_timeout)
+                    content_type = response.headers.get("Content-Type", "text/event-stream")
+                    return UpstreamStream(lease, response, first, content_type, rewriter)
+                failure = "empty_stream"
+            if failure is not None:
+                discard(response)
+                lease.release(Outcome.NEUTRAL if status == 429 else Outcome.FAILURE, failure)
+                return failure
+            body = _read_all(response) if stream else response.data
+        except TransportError as exc:
+            if response is not None:
+                discard(response)
+            lease.release(Outcome.FAILURE, exc.kind)
+            return exc.kind
+        except BaseException:
+            if response is not None:
+                discard(response)
+            lease.release(Outcome.NEUTRAL)
+            raise
+        content_type = response.headers.get("Content-Type", "application/json")
+        if status >= 400:
+            lease.release(Outcome.NEUTRAL)
+            return UpstreamReply(status, rewriter.error(body), content_type, provider.id)
+        lease.release(Outcome.SUCCESS)
+        return UpstreamReply(status, rewriter.answer(body), content_type, provider.id)
 
     def _exhausted(self, model: ModelConfig, public_name: str, tried: list[str],
                    failures: list[str]) -> GatewayError:

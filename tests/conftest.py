@@ -148,8 +148,8 @@ def gateway_env(config_path: Path, port: int, **variables: str) -> dict:
 
 
 @pytest.fixture
-def gunicorn_gateway(tmp_path):
-    """Factory: the real entry point (``python -m llm_router_api.rest_api``) under gunicorn."""
+def gateway_process(tmp_path):
+    """Factory: the real entry point (``python -m llm_router_api.rest_api``) in its own process."""
     processes = []
 
     def start(models: dict, **variables: str) -> RunningGateway:

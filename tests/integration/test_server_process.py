@@ -1,4 +1,4 @@
-"""Through the real entry point under gunicorn with several workers."""
+"""Through the real entry point, in its own process: gunicorn with several workers, or Flask."""
 
 import subprocess
 import sys
@@ -13,9 +13,9 @@ from tests.integration.test_failover import read_two_chunks_and_leave
 
 
 @pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
-def test_chat_through_gunicorn(upstreams, gunicorn_gateway, worker_class):
+def test_chat_through_gunicorn(upstreams, gateway_process, worker_class):
     up = upstreams(n_tokens=6)
-    gw = gunicorn_gateway({"m": {"providers": [provider(up, "p1")]}}, LLM_ROUTER_SERVER_WORKER_CLASS=worker_class)
+    gw = gateway_process({"m": {"providers": [provider(up, "p1")]}}, LLM_ROUTER_SERVER_WORKER_CLASS=worker_class)
     with openai.OpenAI(base_url=gw.v1, api_key="x", max_retries=0) as client:
         chat_both_ways(client)
 
@@ -29,9 +29,9 @@ def chat_both_ways(client):
         client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
 
 
-def test_concurrent_streams_across_workers(upstreams, gunicorn_gateway, dead_port):
+def test_concurrent_streams_across_workers(upstreams, gateway_process, dead_port):
     up = upstreams(n_tokens=20, token_delay=0.01)
-    gw = gunicorn_gateway({"m": {"providers": [provider(dead_port, "dead"), provider(up, "live")]}})
+    gw = gateway_process({"m": {"providers": [provider(dead_port, "dead"), provider(up, "live")]}})
 
     def one_stream(_):
         response = requests.post(gw.v1 + "/chat/completions", timeout=30, json={
@@ -44,16 +44,16 @@ def test_concurrent_streams_across_workers(upstreams, gunicorn_gateway, dead_por
     assert up.peak_concurrency > 8  # really concurrent, not serialised by the gateway
 
 
-def test_client_disconnect_frees_the_upstream_at_once(upstreams, gunicorn_gateway):
+def test_client_disconnect_frees_the_upstream_at_once(upstreams, gateway_process):
     up = upstreams(token_delay=0.05, n_tokens=400)
-    gw = gunicorn_gateway({"m": {"providers": [provider(up, "p1")]}})
+    gw = gateway_process({"m": {"providers": [provider(up, "p1")]}})
     read_two_chunks_and_leave(gw.url, "/v1/chat/completions")
     assert up.wait_for_disconnect(5)  # 400 tokens would take 20 s: the gateway hung up on the upstream
 
 
-def test_logs_carry_provider_ids_never_hosts_or_tokens(upstreams, gunicorn_gateway, dead_port):
+def test_logs_carry_provider_ids_never_hosts_or_tokens(upstreams, gateway_process, dead_port):
     up = upstreams(behaviour="fail500")
-    gw = gunicorn_gateway({"m": {"providers": [
+    gw = gateway_process({"m": {"providers": [
         provider(up, "bielik-a", api_token="sk-secret-token"), provider(dead_port, "bielik-b")]}})
     assert requests.post(gw.v1 + "/chat/completions", json={"model": "m", "messages": []}).status_code == 502
     log = gw.log_text()
@@ -96,10 +96,10 @@ def test_the_readme_run_command_serves_the_example_config(tmp_path):
             process.wait(15)
 
 
-def test_a_restart_lets_streams_in_flight_finish(upstreams, gunicorn_gateway):
+def test_a_restart_lets_streams_in_flight_finish(upstreams, gateway_process):
     """SIGTERM (a deploy) stops accepting, but the stream already running completes."""
     up = upstreams(n_tokens=30, token_delay=0.05)
-    gw = gunicorn_gateway({"m": {"providers": [provider(up, "p1")]}}, LLM_ROUTER_SERVER_WORKERS_COUNT="1")
+    gw = gateway_process({"m": {"providers": [provider(up, "p1")]}}, LLM_ROUTER_SERVER_WORKERS_COUNT="1")
     response = requests.post(gw.v1 + "/chat/completions", stream=True, timeout=30, headers={"Connection": "close"},
                              json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]})
     lines = response.iter_lines()
@@ -108,3 +108,10 @@ def test_a_restart_lets_streams_in_flight_finish(upstreams, gunicorn_gateway):
     rest = b"\n".join(lines)
     assert rest.rstrip().endswith(b"data: [DONE]") and rest.count(b'"content"') >= 29
     assert gw.process.wait(15) == 0
+
+
+def test_the_flask_server_type_serves_too(upstreams, gateway_process):
+    up = upstreams()
+    gw = gateway_process({"m": {"providers": [provider(up, "p1")]}}, LLM_ROUTER_SERVER_TYPE="flask")
+    assert requests.post(gw.v1 + "/chat/completions", json={"model": "m", "messages": []}).status_code == 200
+    assert "gunicorn" not in gw.log_text()
