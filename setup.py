@@ -13,13 +13,12 @@ setup(
         "gunicorn>=22.0",
         # gevent: the default worker class; one worker holds thousands of open streams (see bench/).
         "gevent>=24.2",
-        "urllib3>=2.3",
-        "requests>=2.31",
     ],
     extras_require={
         "services": ["transformers>=4.40", "torch>=2.2"],
-        "dev": ["pytest>=8", "openai>=1.40", "redis>=5"],
-        "all": ["transformers>=4.40", "torch>=2.2", "pytest>=8", "openai>=1.40", "redis>=5"],
+        "dev": ["pytest>=8", "openai>=1.40", "requests>=2.31", "redis>=5", "cryptography>=42"],
+        "all": ["transformers>=4.40", "torch>=2.2", "pytest>=8", "openai>=1.40", "requests>=2.31", "redis>=5",
+                "cryptography>=42"],
     },
     entry_points={"console_scripts": ["llm-router=llm_router_api.cli:main"]},
 )

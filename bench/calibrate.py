@@ -6,12 +6,16 @@ period (cold caches and TLB, idle exits of the virtual CPU), so "CPU ms per slow
 the gateway's code with the machine's wake-up cost. This measures that cost with no gateway
 involved, on the core the gateway runs on, so the report can show both side by side.
 
-Run pinned, e.g. ``taskset -c 0 python -m bench.calibrate``; prints one JSON line.
+Run pinned, e.g. ``taskset -c 0 python -m bench.calibrate``; prints one JSON line. With ``--serve``
+it stays up and answers each ``probe`` line on stdin with the hot cost alone (a ~20 ms
+measurement): the benchmark asks before every run, because the speed of a virtual core drifts
+with what its neighbours on the host do, and a comparison between runs is only fair at equal speed.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 _EVENT = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "bench",
@@ -35,7 +39,19 @@ def cpu_per_iteration_us(sleep_s: float, iterations: int) -> float:
     return (time.process_time_ns() - start) / iterations / 1000
 
 
+def serve() -> None:
+    """Answer ``probe`` lines with {"hot_us": ...} until stdin closes."""
+    _work()
+    for line in sys.stdin:
+        if line.strip() == "probe":
+            cpu_per_iteration_us(0.0, 100)  # the core was idle: warm it (caches, clock) before measuring
+            print(json.dumps({"hot_us": cpu_per_iteration_us(0.0, 300)}), flush=True)
+
+
 def main() -> None:
+    if "--serve" in sys.argv[1:]:
+        serve()
+        return
     _work()
     result = {
         "hot_us": cpu_per_iteration_us(0.0, 4000),

@@ -250,35 +250,30 @@ async def connect(host: str, port: int) -> Connection:
     return protocol
 
 
-@dataclass
-class Window:
-    """The measured part of a closed-loop run: its bounds and what the hooks read at them."""
-
-    start: float = 0.0
-    end: float = 0.0
-    at_start: object = None
-    at_end: object = None
-
-    @property
-    def seconds(self) -> float:
-        return self.end - self.start
+PHASES = ("connected", "window_start", "window_end", "drained")
 
 
 @dataclass
 class ClosedLoopResult:
+    """Every request of a run, and what ``hook`` read at each phase (see PHASES)."""
+
     outcomes: list[Outcome] = field(default_factory=list)
-    window: Window = field(default_factory=Window)
+    marks: dict[str, tuple[float, object]] = field(default_factory=dict)  # phase -> (perf_counter, hook())
     unfinished: int = 0  # requests still open when the drain grace ran out (counted as errors)
 
-    def in_window(self) -> list[Outcome]:
-        """Requests that both started and ended inside the window (steady state only)."""
-        w = self.window
-        return [o for o in self.outcomes if o.start >= w.start and o.end <= w.end]
+    @property
+    def window(self) -> tuple[float, float]:
+        return self.marks["window_start"][0], self.marks["window_end"][0]
+
+    @property
+    def window_seconds(self) -> float:
+        start, end = self.window
+        return end - start
 
     def completed_in_window(self) -> list[Outcome]:
-        """Requests that ended inside the window, whenever they started: the throughput count."""
-        w = self.window
-        return [o for o in self.outcomes if w.start <= o.end <= w.end]
+        """Requests that ended inside the window (they may have started in the warm-up)."""
+        start, end = self.window
+        return [o for o in self.outcomes if start <= o.end <= end]
 
 
 async def run_closed_loop(
@@ -294,15 +289,18 @@ async def run_closed_loop(
 ) -> ClosedLoopResult:
     """``concurrency`` users, each sending its next request as soon as the last one ends.
 
-    Connections are opened before the clock starts. ``hook`` is called at the start and at the
-    end of the measured window (after ``warmup``, for ``duration``); its results land in the
-    Window (the caller reads the gateway's CPU clock there). After the window, users stop
-    sending and in-flight requests get ``grace`` seconds to finish.
+    Connections are opened first; then the users run ``warmup`` s, the measured window
+    ``duration`` s, then stop sending while in-flight requests get ``grace`` s to finish.
+    ``hook`` is called at each of PHASES and its result kept in ``marks`` (the caller reads CPU
+    counters there): between "connected" and "drained" lie every request's whole life and nothing else.
     """
     request = workload.request_bytes(host, port)
     connections = list(await asyncio.gather(*(connect(host, port) for _ in range(concurrency))))
     result = ClosedLoopResult()
     stop = asyncio.Event()
+
+    def mark(phase: str) -> None:
+        result.marks[phase] = (time.perf_counter(), hook())
 
     async def user(index: int) -> None:
         conn = connections[index]
@@ -321,15 +319,17 @@ async def run_closed_loop(
                 conn.abort()
                 await asyncio.sleep(0.001)  # an erroring server must not turn this into a busy loop
 
+    mark("connected")
     tasks = [asyncio.ensure_future(user(i)) for i in range(concurrency)]
     try:
         await asyncio.sleep(warmup)
-        result.window.at_start, result.window.start = hook(), time.perf_counter()
+        mark("window_start")
         await asyncio.sleep(duration)
-        result.window.end, result.window.at_end = time.perf_counter(), hook()
+        mark("window_end")
         stop.set()
         _, pending = await asyncio.wait(tasks, timeout=grace)
         result.unfinished = len(pending)
+        mark("drained")
     finally:
         for task in tasks:
             task.cancel()
@@ -375,14 +375,14 @@ async def run_hold(
     deadline = began + bound
     try:
         while time.perf_counter() < deadline and not all(f.done() for f in futures):
-            streaming = sum(1 for e, f in zip(exchanges, futures) if not f.done() and e is not None and e.ttft)
+            streaming = sum(1 for e, f in zip(exchanges, futures) if not f.done() and e is not None and e.ttft is not None)
             peak = max(peak, streaming)
             sample()
             await asyncio.sleep(0.1)
     finally:
         elapsed = time.perf_counter() - began
         outcomes = [f.result() for f in futures if f.done()]
-        open_streaming = sum(1 for e, f in zip(exchanges, futures) if not f.done() and e is not None and e.ttft)
+        open_streaming = sum(1 for e, f in zip(exchanges, futures) if not f.done() and e is not None and e.ttft is not None)
         open_waiting = len(futures) - len(outcomes) - open_streaming
         for conn in connections:
             conn.abort()

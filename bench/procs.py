@@ -27,6 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 GATEWAY_CORE = 0
@@ -156,18 +157,41 @@ def _taskset(core: int, argv: list[str]) -> list[str]:
     return ["taskset", "-c", str(core), *argv]
 
 
-class Upstream:
+class _LineChild:
+    """A pinned child process that answers one-line commands on stdin with one JSON line on stdout."""
+
+    def __init__(self, supervisor: Supervisor, name: str, core: int, argv: list[str]) -> None:
+        self.name = name
+        self.proc = supervisor.spawn(_taskset(core, argv), env=None, log_name=f"{name}.log", polite=signal.SIGTERM,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def read_line(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            raise RuntimeError(f"{self.name} did not answer within {timeout} s")
+        return self.proc.stdout.readline().decode().strip()
+
+    def command(self, command: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command.encode() + b"\n")
+        self.proc.stdin.flush()
+        return json.loads(self.read_line(timeout=10))
+
+    def cpu(self) -> CpuReading:
+        return read_cpu(self.proc.pid)
+
+
+class Upstream(_LineChild):
     """A fake upstream (bench/upstream_proc.py) pinned to the client core, with its stats channel."""
 
     def __init__(self, supervisor: Supervisor, *, name: str, token_delay: float, n_tokens: int) -> None:
-        self.name = name
         self.token_delay = token_delay
         self.port = free_port()
         argv = [sys.executable, "-m", "bench.upstream_proc", "--port", str(self.port),
                 "--token-delay", str(token_delay), "--n-tokens", str(n_tokens)]
-        self.proc = supervisor.spawn(_taskset(CLIENT_CORE, argv), env=None, log_name=f"upstream-{name}.log",
-                                     polite=signal.SIGTERM, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        line = self._read_line(timeout=15)
+        super().__init__(supervisor, f"upstream-{name}", CLIENT_CORE, argv)
+        line = self.read_line(timeout=15)
         if not line.startswith("listening on"):
             raise RuntimeError(f"upstream {name} did not start: {line!r} (log in {supervisor.logdir})")
 
@@ -175,21 +199,15 @@ class Upstream:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def _read_line(self, timeout: float) -> str:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            raise RuntimeError(f"upstream {self.name} did not answer within {timeout} s")
-        return self.proc.stdout.readline().decode().strip()
 
-    def command(self, command: str) -> dict[str, int]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command.encode() + b"\n")
-        self.proc.stdin.flush()
-        return json.loads(self._read_line(timeout=10))
+class SpeedProbe(_LineChild):
+    """bench/calibrate.py --serve on the gateway core: how fast that core runs fixed work right now."""
 
-    def cpu(self) -> CpuReading:
-        return read_cpu(self.proc.pid)
+    def __init__(self, supervisor: Supervisor) -> None:
+        super().__init__(supervisor, "speed-probe", GATEWAY_CORE, [sys.executable, "-m", "bench.calibrate", "--serve"])
+
+    def hot_us(self) -> float:
+        return float(self.command("probe")["hot_us"])
 
 
 @dataclass(frozen=True)

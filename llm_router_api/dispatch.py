@@ -18,8 +18,9 @@ from .balancing import Balancer, Lease, Outcome
 from .config.models import ModelConfig
 from .errors import GatewayError, NoProviderAvailable, UpstreamFailed, UpstreamTimeout
 from .upstream import openai_wire
-from .upstream.client import UpstreamClient, discard, read_chunk, set_read_timeout
+from .upstream.client import UpstreamClient
 from .upstream.errors import TransportError
+from .upstream.http11 import Origin, Response
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class UpstreamStream:
     """A streaming answer whose first chunk has arrived; the caller relays the rest."""
 
     lease: Lease
-    response: object
+    response: Response
     first_chunk: bytes
     content_type: str
     rewriter: openai_wire.ModelNameRewriter
@@ -100,39 +101,40 @@ class Dispatcher:
         read_timeout = min(self.policy.read_timeout, remaining)
         response = None
         try:
+            origin = Origin.of(provider.api_host)
             response = self.client.post(
-                openai_wire.endpoint_url(provider.api_host, endpoint),
+                origin, openai_wire.endpoint_path(origin, endpoint),
                 openai_wire.request_body(payload, raw, upstream_name),
                 openai_wire.request_headers(provider, stream=stream),
                 read_timeout=read_timeout, connect_timeout=min(self.policy.connect_timeout, remaining),
-                stream=stream,
             )
             status = response.status
             failure = _retryable_failure(status)
             if failure is None and stream and status == 200:
-                first = read_chunk(response)
+                first = response.read_some()
                 if first:
                     if read_timeout < self.policy.read_timeout:
-                        set_read_timeout(response, self.policy.read_timeout)
-                    content_type = response.headers.get("Content-Type", "text/event-stream")
+                        response.set_read_timeout(self.policy.read_timeout)
+                    content_type = response.headers.get("content-type", "text/event-stream")
                     return UpstreamStream(lease, response, first, content_type, rewriter)
                 failure = "empty_stream"
             if failure is not None:
-                discard(response)
+                response.close()
                 lease.release(Outcome.NEUTRAL if status == 429 else Outcome.FAILURE, failure)
                 return failure
-            body = _read_all(response) if stream else response.data
+            body = response.read_all()
+            response.release()
         except TransportError as exc:
             if response is not None:
-                discard(response)
+                response.close()
             lease.release(Outcome.FAILURE, exc.kind)
             return exc.kind
         except BaseException:
             if response is not None:
-                discard(response)
+                response.close()
             lease.release(Outcome.NEUTRAL)
             raise
-        content_type = response.headers.get("Content-Type", "application/json")
+        content_type = response.headers.get("content-type", "application/json")
         if status >= 400:
             lease.release(Outcome.NEUTRAL)
             return UpstreamReply(status, rewriter.error(body), content_type, provider.id)
@@ -163,12 +165,3 @@ class Dispatcher:
 def _retryable_failure(status: int) -> str | None:
     """The failure name of a status that sends the request to the next provider, else None."""
     return f"http_{status}" if status >= 500 or status == 429 else None
-
-
-def _read_all(response) -> bytes:
-    """Read a non-streamed body of a response opened for streaming (a stream request's error)."""
-    chunks = []
-    while chunk := read_chunk(response):
-        chunks.append(chunk)
-    response.release_conn()
-    return b"".join(chunks)

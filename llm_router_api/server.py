@@ -1,6 +1,6 @@
 """Run the app under gunicorn, configured from settings; workers build the app after fork.
 
-Imports here stay light (no Flask app, no urllib3): with the gevent worker, gunicorn patches
+Imports here stay light (no Flask app, no sockets or ssl): with the gevent worker, gunicorn patches
 the standard library in each worker, and that must happen before the app's modules load.
 """
 

@@ -16,7 +16,6 @@ from typing import Iterator
 
 from .balancing import Outcome
 from .dispatch import UpstreamStream
-from .upstream.client import discard, read_chunk
 from .upstream.errors import TransportError
 
 log = logging.getLogger(__name__)
@@ -32,7 +31,7 @@ def error_event(message: str, code: str) -> bytes:
 
 def _upstream_chunks(stream: UpstreamStream) -> Iterator[bytes]:
     yield stream.first_chunk
-    while chunk := read_chunk(stream.response):
+    while chunk := stream.response.read_some():
         yield chunk
 
 
@@ -62,5 +61,8 @@ def relay(stream: UpstreamStream) -> Iterator[bytes]:
         outcome = Outcome.SUCCESS
     finally:
         # Reached on success, on failure, and on GeneratorExit when the client went away.
-        discard(stream.response) if outcome is not Outcome.SUCCESS else stream.response.release_conn()
+        if outcome is Outcome.SUCCESS:
+            stream.response.release()  # fully read: the connection goes back to the pool
+        else:
+            stream.response.close()
         stream.lease.release(outcome, error)

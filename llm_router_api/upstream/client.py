@@ -1,77 +1,91 @@
-"""HTTP transport to upstreams: one pooled keep-alive client per worker.
+"""Keep-alive connection pools to upstreams, one client per worker (see ``http11`` for why).
 
-urllib3 is used directly rather than through requests: on the hot path it costs a fraction of
-the CPU per call (requests adds session merging, hooks and cookie handling we do not use), and
-it is already what requests runs on. Retries are off: failover between providers is the
-dispatcher's job, with its own budget. urllib3's own log lines name hosts, so its logger is
-kept to errors.
+A request goes out as one write (head and body together). An idle pooled connection is checked
+before reuse; if a reused connection still dies before any answer arrives (the server's
+keep-alive timer fired as we sent), the request is sent once more on a fresh connection, since
+the server closed without reading it. Any other failure is the dispatcher's to fail over on.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import socket
-from typing import Iterator, Mapping
+import ssl
+from collections import defaultdict
+from typing import Mapping
 
-import urllib3
-from urllib3 import exceptions as u3
-
-from .errors import ConnectFailed, ProtocolFailed, ReadTimedOut, TransportError
-
-logging.getLogger("urllib3").setLevel(logging.ERROR)
-
-
-@contextlib.contextmanager
-def translate_errors() -> Iterator[None]:
-    """Re-raise urllib3 and socket failures as our ``TransportError`` kinds."""
-    try:
-        yield
-    except (u3.ConnectTimeoutError, u3.NewConnectionError, u3.NameResolutionError) as exc:
-        raise ConnectFailed(type(exc).__name__) from None
-    except (u3.ReadTimeoutError, socket.timeout) as exc:
-        raise ReadTimedOut(type(exc).__name__) from None
-    except (u3.HTTPError, OSError) as exc:  # ProtocolError, SSLError, IncompleteRead, resets
-        raise ProtocolFailed(type(exc).__name__) from None
+from .errors import NoResponse, TransportError
+from .http11 import Connection, Origin, Response, read_head
 
 
 class UpstreamClient:
     def __init__(self, *, pool_size: int, connect_timeout: float):
+        self._pool_size = pool_size
         self._connect_timeout = connect_timeout
-        self._pools = urllib3.PoolManager(num_pools=256, maxsize=pool_size, block=False, retries=False)
+        self._idle: dict[Origin, list[Connection]] = defaultdict(list)
+        self._tls: ssl.SSLContext | None = None
 
-    def post(self, url: str, body: bytes, headers: Mapping[str, str], *, read_timeout: float,
-             connect_timeout: float | None = None, stream: bool) -> urllib3.BaseHTTPResponse:
-        """Send a POST; with ``stream`` the body is left unread for the caller to pull."""
-        timeout = urllib3.Timeout(connect=min(connect_timeout or self._connect_timeout, read_timeout),
-                                  read=read_timeout)
-        with translate_errors():
-            return self._pools.urlopen("POST", url, body=body, headers=headers, timeout=timeout,
-                                       preload_content=not stream, redirect=False, retries=False)
+    def post(self, origin: Origin, path: str, body: bytes, headers: Mapping[str, str], *,
+             read_timeout: float, connect_timeout: float | None = None) -> Response:
+        """Send a POST to ``origin`` and return the answer with its head read, body unread."""
+        request = _request_bytes(origin, path, body, headers)
+        connect_timeout = min(connect_timeout or self._connect_timeout, read_timeout)
+        conn = self._checkout(origin, connect_timeout)
+        try:
+            return self._exchange(conn, request, read_timeout)
+        except NoResponse:
+            if not conn.reused:
+                raise
+        return self._exchange(self._connect(origin, connect_timeout), request, read_timeout)
+
+    def _exchange(self, conn: Connection, request: bytes, read_timeout: float) -> Response:
+        try:
+            conn.sock.settimeout(read_timeout)
+            try:
+                conn.sock.sendall(request)
+            except OSError as exc:
+                raise NoResponse(type(exc).__name__) from None
+            status, headers = read_head(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return Response(conn, self._checkin, status, headers)
+
+    def _checkout(self, origin: Origin, connect_timeout: float) -> Connection:
+        idle = self._idle[origin]
+        while idle:
+            conn = idle.pop()
+            if not conn.is_dropped():
+                conn.reused = True
+                return conn
+            conn.close()
+        return self._connect(origin, connect_timeout)
+
+    def _connect(self, origin: Origin, connect_timeout: float) -> Connection:
+        tls = None
+        if origin.scheme == "https":
+            if self._tls is None:
+                self._tls = ssl.create_default_context()  # honours SSL_CERT_FILE for internal CAs
+            tls = self._tls
+        return Connection(origin, connect_timeout, tls)
+
+    def _checkin(self, conn: Connection) -> None:
+        idle = self._idle[conn.origin]
+        if len(idle) < self._pool_size:
+            idle.append(conn)
+        else:
+            conn.close()
 
     def close(self) -> None:
-        self._pools.clear()
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()
 
 
-def read_chunk(response: urllib3.BaseHTTPResponse, size: int = 65536) -> bytes:
-    """Whatever the upstream has sent so far (at least one byte), or b'' at the end of the body."""
-    with translate_errors():
-        return response.read1(size)
+def _request_bytes(origin: Origin, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
+    lines = [f"POST {origin.base_path}{path} HTTP/1.1", f"Host: {origin.host_header}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def set_read_timeout(response: urllib3.BaseHTTPResponse, seconds: float) -> None:
-    """Change the socket timeout of a response being streamed (after its first chunk)."""
-    sock = getattr(getattr(response, "connection", None), "sock", None)
-    if sock is not None:
-        sock.settimeout(seconds)
-
-
-def discard(response: urllib3.BaseHTTPResponse) -> None:
-    """Close an unfinished response's connection, so the upstream stops work on it at once."""
-    with contextlib.suppress(Exception):
-        response.close()
-    with contextlib.suppress(Exception):
-        response.release_conn()
-
-
-__all__ = ["TransportError", "UpstreamClient", "discard", "read_chunk", "set_read_timeout", "translate_errors"]
+__all__ = ["Origin", "Response", "TransportError", "UpstreamClient"]

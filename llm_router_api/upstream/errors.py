@@ -27,3 +27,7 @@ class ProtocolFailed(TransportError):
     """The connection broke or the upstream spoke malformed HTTP (reset, truncated body)."""
 
     kind = "protocol"
+
+
+class NoResponse(ProtocolFailed):
+    """The connection closed before any byte of the answer: the request was not processed."""

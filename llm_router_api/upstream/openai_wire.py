@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from typing import Iterable, Iterator
-from urllib.parse import urlsplit
 
 from .. import __version__
 from ..config.models import ProviderConfig
+from .http11 import Origin
 
 ENDPOINT_PATHS = {
     "chat": "/v1/chat/completions",
@@ -24,14 +24,10 @@ ENDPOINT_PATHS = {
 USER_AGENT = f"llm-router/{__version__}"
 
 
-@lru_cache(maxsize=1024)
-def endpoint_url(api_host: str, endpoint: str) -> str:
-    """``api_host`` is the server root; a root that already ends in /v1 is accepted too."""
-    root = api_host.rstrip("/")
+def endpoint_path(origin: Origin, endpoint: str) -> str:
+    """The path under ``origin``; a server root given with its /v1 already is accepted too."""
     path = ENDPOINT_PATHS[endpoint]
-    if urlsplit(root).path.endswith("/v1"):
-        path = path[len("/v1"):]
-    return root + path
+    return path[len("/v1"):] if origin.base_path.endswith("/v1") else path
 
 
 @lru_cache(maxsize=1024)
