@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from .loadgen import HoldResult, Workload, run_closed_loop, run_hold
-from .procs import (CLIENT_CORE, GATEWAY_CORE, Gateway, GatewayConfig, SpeedProbe, Supervisor, Upstream,
-                    raise_fd_limit, read_core_times, write_models_config)
+from .procs import (CLIENT_CORE, GATEWAY_CORE, Gateway, GatewayConfig, SpeedProbe, Supervisor, Upstream, git_state,
+                    raise_fd_limit, read_core_times, source_digest, write_models_config)
 from .report import consistency_notes, fmt, machine_facts, render
 from .scenarios import N_TOKENS, UPSTREAM_DELAYS, HoldSpec, Scenario, Target, build_scenarios, hold_specs
 from .stats import HoldMeasurement, Measurement, Round, Snapshot, core_load, count_errors, percentile, summarize
@@ -46,6 +46,7 @@ class Bench:
         self.upstreams = upstreams
         self.gateways = gateways
         self.probe = probe
+        self.codes = {g.config.label: g.code for g in gateways}  # source digest each gateway loaded
 
     def snapshot(self, gateway: Gateway | None) -> Snapshot:
         return Snapshot(
@@ -219,6 +220,7 @@ async def run_holds(bench: Bench, args: argparse.Namespace, models_config: Path)
         hold_gw = start_gateway(bench.supervisor, GatewayConfig("gthread", threads=args.hold_threads,
                                                                 worker_connections=2000), models_config)
         await bench.warm_gateway(hold_gw)
+        bench.codes[hold_gw.config.label] = hold_gw.code
         gateways.append(hold_gw)
     holds = []
     for spec in hold_specs(args.quick):
@@ -260,8 +262,24 @@ def describe_settings(args: argparse.Namespace, configs: list[GatewayConfig], wa
     }
 
 
+def describe_code(git_before: str, codes: dict[str, str], digest_after: str) -> tuple[str, list[str]]:
+    """Which gateway code the numbers belong to, and notes if it changed while the benchmark ran."""
+    digests = sorted(set(codes.values()))
+    text = f"{git_before} at start; source digest " + (
+        digests[0] if len(digests) == 1 else "; ".join(f"{label} {code}" for label, code in codes.items()))
+    notes = []
+    if len(digests) > 1:
+        notes.append("the gateways of this run loaded different gateway code (edited while it ran): "
+                     + ", ".join(f"{label} {code}" for label, code in codes.items()))
+    if digest_after not in digests:
+        notes.append(f"the gateway's source changed on disk during the run (digest at the end: {digest_after}); "
+                     "the running gateways kept the code they had loaded")
+    return text, notes
+
+
 async def run(args: argparse.Namespace, supervisor: Supervisor, nproc: int) -> str:
     started = time.monotonic()
+    git_before = git_state()
     idle_load = background_load()
     wakeup = calibrate_wakeup(supervisor)
     upstreams = {name: Upstream(supervisor, name=name, token_delay=delay, n_tokens=N_TOKENS)
@@ -277,6 +295,7 @@ async def run(args: argparse.Namespace, supervisor: Supervisor, nproc: int) -> s
     holds = await run_holds(bench, args, models_config) if args.hold_streams > 0 else []
 
     settings = describe_settings(args, configs, wakeup, idle_load, time.monotonic() - started)
+    settings["gateway code"], code_notes = describe_code(git_before, bench.codes, source_digest())
     probes = [m.core0_probe_us for m in measurements if m.core0_probe_us is not None]
     if probes:
         settings["core 0 speed during the run"] = (
@@ -284,7 +303,7 @@ async def run(args: argparse.Namespace, supervisor: Supervisor, nproc: int) -> s
             f"{sorted(probes)[len(probes) // 2]:.0f}) before the runs; see the last column of the details")
     facts = machine_facts(nproc)
     report = render(facts, settings, measurements, holds, [c.label for c in configs],
-                    consistency_notes(measurements, holds))
+                    code_notes + consistency_notes(measurements, holds))
     write_results(args.out, report, {"facts": facts, "settings": settings, "wakeup_cost_us": wakeup,
                                      "measurements": [asdict(m) for m in measurements],
                                      "holds": [asdict(h) for h in holds]})

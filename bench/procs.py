@@ -93,6 +93,37 @@ def read_core_times(cores: tuple[int, ...] = (GATEWAY_CORE, CLIENT_CORE)) -> dic
     return times
 
 
+def source_digest(package: str = "llm_router_api") -> str:
+    """A short hash of the gateway's source files as they are on disk now.
+
+    Others edit the gateway while benchmarks run; a worker imports the code when it starts, so
+    each gateway records this at its start and the report can tell which code every number
+    belongs to (and say so when two gateways of one run loaded different code).
+    """
+    import hashlib
+
+    root = Path(__file__).resolve().parents[1] / package
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def git_state() -> str:
+    """HEAD and the modified tracked files, read without taking git's index lock (read-only)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", "--no-optional-locks", *args], capture_output=True, text=True,
+                                  timeout=10, cwd=Path(__file__).resolve().parents[1]).stdout.rstrip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
+               if not line[3:].startswith("bench/")]
+    return f"HEAD {head}" + (f", uncommitted changes in {', '.join(changed)}" if changed else ", clean")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -240,6 +271,7 @@ class Gateway:
             LLM_ROUTER_EXTERNAL_TIMEOUT="120",
         )
         self.log = supervisor.logdir / f"gateway-{config.label}.log"
+        self.code = source_digest()  # what the worker is about to import
         self.master = supervisor.spawn(
             _taskset(GATEWAY_CORE, [sys.executable, "-m", "llm_router_api.rest_api"]),
             env=env, log_name=self.log.name, polite=signal.SIGINT,  # SIGINT: gunicorn's quick shutdown

@@ -70,13 +70,26 @@ class Connection:
         self.reused = False
 
     def is_dropped(self) -> bool:
-        """True when an idle connection is readable: the peer closed it (or sent unasked bytes)."""
-        poller = select.poll()  # poll, not select: no FD_SETSIZE limit; gevent patches it too
-        poller.register(self.sock, select.POLLIN)
+        """True when an idle connection is readable: the peer closed it (or sent unasked bytes).
+
+        A non-blocking peek is one syscall; gevent's poll() emulation costs ten times more, so
+        poll is kept for TLS, where a peek is not allowed.
+        """
+        if isinstance(self.sock, ssl.SSLSocket):
+            poller = select.poll()  # poll, not select: no FD_SETSIZE limit
+            poller.register(self.sock, select.POLLIN)
+            try:
+                return bool(poller.poll(0))
+            except OSError:
+                return True
         try:
-            return bool(poller.poll(0))
+            self.sock.settimeout(0.0)
+            self.sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False  # nothing to read: alive
         except OSError:
             return True
+        return True  # end of stream, or bytes nobody asked for
 
     def recv_more(self) -> bool:
         """Append what the peer sent to ``buffer``; False at end of stream."""
@@ -162,49 +175,52 @@ class Response:
         return data
 
     def _take_chunked(self) -> bytes:
-        """Decode as much chunked framing as the buffer holds, returning the data found."""
+        """Decode as much chunked framing as the buffer holds, returning the data found.
+
+        Works with a cursor and trims the buffer once: trimming per chunk would copy the rest
+        of the buffer for every small SSE event in it.
+        """
         buffer = self._conn.buffer
+        size = len(buffer)
+        pos = 0
         out = []
-        while True:
-            if self._chunk_state == "data":
-                if not buffer:
-                    break
-                piece = bytes(buffer[:self._chunk_left])
-                del buffer[:len(piece)]
-                self._chunk_left -= len(piece)
-                out.append(piece)
+        while pos < size:
+            state = self._chunk_state
+            if state == "data":
+                take = min(self._chunk_left, size - pos)
+                out.append(buffer[pos:pos + take])
+                pos += take
+                self._chunk_left -= take
                 if self._chunk_left:
                     break
                 self._chunk_state = "crlf"
-            elif self._chunk_state == "crlf":
-                if len(buffer) < 2:
+            elif state == "crlf":
+                if size - pos < 2:
                     break
-                if buffer[:2] != b"\r\n":
+                if buffer[pos:pos + 2] != b"\r\n":
                     raise ProtocolFailed("bad chunk framing")
-                del buffer[:2]
+                pos += 2
                 self._chunk_state = "size"
-            elif self._chunk_state == "size":
-                end = buffer.find(b"\r\n")
+            else:  # "size" or "trailers": a line is needed
+                end = buffer.find(b"\r\n", pos)
                 if end < 0:
-                    if len(buffer) > 1024:
+                    if size - pos > 1024:
                         raise ProtocolFailed("bad chunk size line")
                     break
-                size_text = bytes(buffer[:end]).split(b";", 1)[0].strip()
-                del buffer[:end + 2]
+                line = buffer[pos:end]
+                pos = end + 2
+                if state == "trailers":
+                    if not line:
+                        self._chunk_state = "done"
+                        self.done = True
+                        break
+                    continue
                 try:
-                    self._chunk_left = int(size_text, 16)
+                    self._chunk_left = int(bytes(line).split(b";", 1)[0].strip(), 16)
                 except ValueError:
                     raise ProtocolFailed("bad chunk size") from None
                 self._chunk_state = "data" if self._chunk_left else "trailers"
-            elif self._chunk_state == "trailers":
-                end = buffer.find(b"\r\n")
-                if end < 0:
-                    break
-                del buffer[:end + 2]
-                if end == 0:
-                    self._chunk_state = "done"
-                    self.done = True
-                    break
+        del buffer[:pos]
         return b"".join(out)
 
     # -- ending ----------------------------------------------------------------------------
