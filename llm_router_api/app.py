@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_body_size
     app.extensions["llm_router"] = gateway
     register_error_handlers(app)
-    app.register_blueprint(create_openai_blueprint(gateway.store, gateway.dispatcher, settings.ep_prefix))
+    app.register_blueprint(create_openai_blueprint(gateway.store, gateway.dispatcher, settings.ep_prefix,
+                                                   settings.max_request_body_size))
     app.register_blueprint(create_operations_blueprint(gateway.store, gateway.states, settings.balance_strategy,
                                                        settings.ep_prefix))
     return app

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, request
 
 from ..dispatch import Dispatcher, UpstreamStream
 from ..config.store import ConfigStore
-from ..errors import InvalidRequest, ModelNotFound
+from ..errors import InvalidRequest, ModelNotFound, RequestTooLarge
 from ..streaming import relay
 
 # endpoint -> (the body field it cannot do without, its expected JSON types)
@@ -38,8 +38,30 @@ def _bound(proxy, endpoint: str):
     return view
 
 
-def read_json_object() -> tuple[dict, bytes]:
-    raw = request.get_data(cache=False)
+def read_body(limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes, else 413.
+
+    With a Content-Length, Flask's MAX_CONTENT_LENGTH refuses an oversized body before reading
+    it. A chunked body has no length up front, and werkzeug would silently cut it at the limit,
+    so it is read here up to one byte past the limit.
+    """
+    if request.content_length is not None:
+        return request.get_data(cache=False)
+    stream = request.environ["wsgi.input"]
+    parts, size = [], 0
+    while size <= limit:
+        part = stream.read(limit + 1 - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > limit:
+        raise RequestTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+    return b"".join(parts)
+
+
+def read_json_object(limit: int) -> tuple[dict, bytes]:
+    raw = read_body(limit)
     try:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -67,7 +89,8 @@ def _validated(payload: dict, endpoint: str) -> tuple[str, bool]:
     return model, stream and endpoint != "embeddings"
 
 
-def create_openai_blueprint(store: ConfigStore, dispatcher: Dispatcher, prefix: str) -> Blueprint:
+def create_openai_blueprint(store: ConfigStore, dispatcher: Dispatcher, prefix: str,
+                            max_body_size: int) -> Blueprint:
     bp = Blueprint("openai", __name__)
     started = int(time.time())
 
@@ -86,7 +109,7 @@ def create_openai_blueprint(store: ConfigStore, dispatcher: Dispatcher, prefix: 
         return Response(json.dumps(model_card(model_id, model.group)), mimetype="application/json")
 
     def proxy(endpoint: str):
-        payload, raw = read_json_object()
+        payload, raw = read_json_object(max_body_size)
         public_name, stream = _validated(payload, endpoint)
         model = store.current().resolve(public_name)
         if model is None:

@@ -214,6 +214,16 @@ class TestErrors:
         assert response.json()["error"]["code"] == "request_too_large"
         assert up.requests == []
 
+    def test_a_chunked_body_too_large_is_413_not_cut(self, upstreams, gateway):
+        up = upstreams()
+        gw = gateway({"m": {"providers": [provider(up, "p1")]}}, max_request_body_size=1000)
+        response = requests.post(gw.v1 + "/chat/completions", data=chunked_body(3000),
+                                 headers={"Content-Type": "application/json"})
+        assert response.status_code == 413 and up.requests == []
+        small = requests.post(gw.v1 + "/chat/completions", data=chunked_body(200),
+                              headers={"Content-Type": "application/json"})
+        assert small.status_code == 200
+
     def test_unknown_route_and_method(self, one):
         up, gw = one
         assert requests.get(gw.url + "/v1/nothing").json()["error"]["code"] == "unknown_url"
@@ -242,3 +252,11 @@ class TestErrors:
         assert response.status_code == 503 and response.headers["Retry-After"] == "1"
         with pytest.raises(openai.InternalServerError):
             client(gw).chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+
+
+def chunked_body(content_size: int):
+    """A chat request sent with Transfer-Encoding: chunked (requests does so for generators)."""
+    yield b'{"model":"m","messages":[{"role":"user","content":"'
+    for _ in range(content_size // 100):
+        yield b"x" * 100
+    yield b'"}]}'

@@ -115,3 +115,16 @@ def test_the_flask_server_type_serves_too(upstreams, gateway_process):
     gw = gateway_process({"m": {"providers": [provider(up, "p1")]}}, LLM_ROUTER_SERVER_TYPE="flask")
     assert requests.post(gw.v1 + "/chat/completions", json={"model": "m", "messages": []}).status_code == 200
     assert "gunicorn" not in gw.log_text()
+
+
+def test_body_limits_hold_under_gunicorn_for_chunked_uploads(upstreams, gateway_process):
+    from tests.integration.test_openai_api import chunked_body
+
+    up = upstreams()
+    gw = gateway_process({"m": {"providers": [provider(up, "p1")]}}, LLM_ROUTER_MAX_REQUEST_BODY_SIZE="1000")
+    big = requests.post(gw.v1 + "/chat/completions", data=chunked_body(3000),
+                        headers={"Content-Type": "application/json"})
+    assert big.status_code == 413 and big.json()["error"]["code"] == "request_too_large"
+    small = requests.post(gw.v1 + "/chat/completions", data=chunked_body(200),
+                          headers={"Content-Type": "application/json"})
+    assert small.status_code == 200 and len(up.requests) == 1
