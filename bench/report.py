@@ -196,7 +196,7 @@ def machine_facts(nproc: int) -> dict[str, str]:
         "kernel": platform.release(),
         "Python": platform.python_version(),
         "packages": ", ".join(f"{k} {v}" for k, v in versions.items()),
-        "command": "python -m bench.gateway_overhead " + shlex.join(sys.argv[1:]),
+        "command": ("python -m bench.gateway_overhead " + shlex.join(sys.argv[1:])).rstrip(),
     }
 
 
