@@ -42,7 +42,6 @@ class UpstreamReply:
     status: int
     body: bytes
     content_type: str
-    provider_id: str
 
 
 @dataclass
@@ -137,9 +136,9 @@ class Dispatcher:
         content_type = response.headers.get("content-type", "application/json")
         if status >= 400:
             lease.release(Outcome.NEUTRAL)
-            return UpstreamReply(status, rewriter.error(body), content_type, provider.id)
+            return UpstreamReply(status, rewriter.error(body), content_type)
         lease.release(Outcome.SUCCESS)
-        return UpstreamReply(status, rewriter.answer(body), content_type, provider.id)
+        return UpstreamReply(status, rewriter.answer(body), content_type)
 
     def _exhausted(self, model: ModelConfig, public_name: str, tried: list[str],
                    failures: list[str]) -> GatewayError:

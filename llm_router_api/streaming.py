@@ -29,6 +29,12 @@ def error_event(message: str, code: str) -> bytes:
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
+def _error_ending(tail: bytes, message: str, code: str) -> bytes:
+    """An error event and [DONE], after a blank line if the last event was left unfinished."""
+    separator = b"" if not tail or tail.endswith(b"\n\n") else b"\n\n"
+    return separator + error_event(message, code) + DONE
+
+
 def _upstream_chunks(stream: UpstreamStream) -> Iterator[bytes]:
     yield stream.first_chunk
     while chunk := stream.response.read_some():
@@ -47,16 +53,14 @@ def relay(stream: UpstreamStream) -> Iterator[bytes]:
         except TransportError as exc:
             outcome, error = Outcome.FAILURE, exc.kind
             log.error("provider=%s stream broke after it started: %s", stream.provider_id, exc.kind)
-            separator = b"" if tail.endswith(b"\n\n") or not tail else b"\n\n"
-            yield separator + error_event("The upstream stream broke before the answer was complete.",
-                                          "upstream_stream_interrupted") + DONE
+            yield _error_ending(tail, "The upstream stream broke before the answer was complete.",
+                                "upstream_stream_interrupted")
             return
         if is_sse and DONE.strip() not in tail:
             outcome, error = Outcome.FAILURE, "truncated_stream"
             log.error("provider=%s stream ended without [DONE]", stream.provider_id)
-            separator = b"" if tail.endswith(b"\n\n") else b"\n\n"
-            yield separator + error_event("The upstream ended the stream before the answer was complete.",
-                                          "upstream_stream_truncated") + DONE
+            yield _error_ending(tail, "The upstream ended the stream before the answer was complete.",
+                                "upstream_stream_truncated")
             return
         outcome = Outcome.SUCCESS
     finally:

@@ -74,12 +74,6 @@ class UpstreamClient:
         else:
             conn.close()
 
-    def close(self) -> None:
-        for idle in self._idle.values():
-            for conn in idle:
-                conn.close()
-        self._idle.clear()
-
 
 def _request_bytes(origin: Origin, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
     lines = [f"POST {origin.base_path}{path} HTTP/1.1", f"Host: {origin.host_header}"]
