@@ -212,6 +212,9 @@ class TestErrors:
                                  json={"model": "m", "messages": [{"role": "user", "content": "x" * 2000}]})
         assert response.status_code == 413
         assert response.json()["error"]["code"] == "request_too_large"
+        with pytest.raises(openai.APIStatusError) as caught:
+            client(gw).chat.completions.create(model="m", messages=[{"role": "user", "content": "x" * 2000}])
+        assert caught.value.status_code == 413 and caught.value.body["code"] == "request_too_large"
         assert up.requests == []
 
     def test_a_chunked_body_too_large_is_413_not_cut(self, upstreams, gateway):
@@ -244,6 +247,9 @@ class TestErrors:
         gw = gateway({"m": {"providers": [provider(up, "p1")]}}, external_timeout=0.3)
         response = requests.post(gw.v1 + "/chat/completions", json={"model": "m", "messages": []})
         assert response.status_code == 504 and response.json()["error"]["code"] == "upstream_timeout"
+        with pytest.raises(openai.InternalServerError) as caught:
+            client(gw).chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+        assert caught.value.status_code == 504
 
     def test_no_provider_available_is_503_with_retry_after(self, upstreams, gateway):
         up = upstreams(behaviour="fail429")
