@@ -7,6 +7,7 @@ Each route is registered under every path llm-router users already call: ``/v1/.
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from flask import Blueprint, Response, request
@@ -15,6 +16,9 @@ from ..dispatch import Dispatcher, UpstreamStream
 from ..config.store import ConfigStore
 from ..errors import InvalidRequest, ModelNotFound, RequestTooLarge
 from ..streaming import relay
+from .client_connection import client_gone
+
+log = logging.getLogger(__name__)
 
 # endpoint -> (the body field it cannot do without, its expected JSON types)
 _REQUIRED_FIELD = {
@@ -115,6 +119,9 @@ def create_openai_blueprint(store: ConfigStore, dispatcher: Dispatcher, prefix: 
         if model is None:
             raise ModelNotFound(f"The model '{public_name}' does not exist or is not served by this gateway.",
                                 param="model")
+        if client_gone(request.environ):
+            log.info("model=%s: client left before the request was dispatched; not sent upstream", public_name)
+            return Response(status=499)  # nginx's "client closed request"; nobody reads it
         result = dispatcher.send(model, public_name, endpoint, payload, raw, stream=stream)
         if isinstance(result, UpstreamStream):
             return Response(relay(result), status=200, content_type=result.content_type, headers=_STREAM_HEADERS)

@@ -128,3 +128,31 @@ def test_body_limits_hold_under_gunicorn_for_chunked_uploads(upstreams, gateway_
     small = requests.post(gw.v1 + "/chat/completions", data=chunked_body(200),
                           headers={"Content-Type": "application/json"})
     assert small.status_code == 200 and len(up.requests) == 1
+
+
+def test_a_request_whose_client_left_while_queued_is_not_sent_upstream(upstreams, gateway_process):
+    """gthread with one thread: a request queued behind a slow one, whose client hangs up, costs no GPU."""
+    import socket
+    import threading
+
+    slow, fast = upstreams(behaviour="slow", headers_delay=1.0), upstreams()
+    gw = gateway_process({"slow": {"providers": [provider(slow, "slow")]},
+                          "fast": {"providers": [provider(fast, "fast")]}},
+                         LLM_ROUTER_SERVER_WORKER_CLASS="gthread", LLM_ROUTER_SERVER_THREADS_COUNT="1",
+                         LLM_ROUTER_SERVER_WORKERS_COUNT="1")
+    blocking = threading.Thread(target=lambda: requests.post(
+        gw.v1 + "/chat/completions", json={"model": "slow", "messages": []}, timeout=30))
+    blocking.start()
+    assert slow.wait_for_requests(1, timeout=10)  # the only thread is busy now
+
+    body = b'{"model":"fast","messages":[]}'
+    host, port = gw.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as impatient:
+        impatient.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    # queued behind it, in order: once this one is answered, the impatient one was handled
+    assert requests.post(gw.v1 + "/chat/completions", json={"model": "fast", "messages": []},
+                         timeout=30).status_code == 200
+    blocking.join(30)
+    assert len(fast.requests) == 1
+    assert "client left before the request was dispatched" in gw.log_text()
