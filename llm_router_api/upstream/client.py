@@ -44,10 +44,10 @@ class UpstreamClient:
             except OSError as exc:
                 raise NoResponse(type(exc).__name__) from None
             status, headers = read_head(conn)
+            return Response(conn, self._checkin, status, headers)  # raises on a bad Content-Length
         except BaseException:
             conn.close()
             raise
-        return Response(conn, self._checkin, status, headers)
 
     def _checkout(self, origin: Origin, connect_timeout: float) -> Connection:
         idle = self._idle[origin]
