@@ -20,7 +20,8 @@ from .errors import GatewayError, NoProviderAvailable, UpstreamFailed, UpstreamT
 from .upstream import openai_wire
 from .upstream.client import UpstreamClient
 from .upstream.errors import TransportError
-from .upstream.http11 import Origin, Response
+from .upstream.http11 import Response
+from .upstream.origin import Origin
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
+from ..upstream.origin import Origin
 from .models import OPENAI_WIRE_TYPES, PLANNED_WIRE_TYPES, ModelConfig, ModelsConfig, ProviderConfig
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -146,8 +146,9 @@ class _Validator:
         provider_id = self.string(path, spec, "id", required=True)
         api_host = self.string(path, spec, "api_host", required=True)
         if api_host:
-            parts = urlsplit(api_host)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            try:
+                Origin.of(api_host)  # the same parser the upstream client uses
+            except ValueError:
                 self.fail(f"{path}.api_host", "must be an http:// or https:// URL of the server root")
         api_type = self.string(path, spec, "api_type", required=False) or "vllm"
         if api_type in PLANNED_WIRE_TYPES:

@@ -13,7 +13,8 @@ from collections import defaultdict
 from typing import Mapping
 
 from .errors import NoResponse, TransportError
-from .http11 import Connection, Origin, Response, read_head
+from .http11 import Connection, Response, read_head
+from .origin import Origin
 
 
 class UpstreamClient:

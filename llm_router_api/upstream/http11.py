@@ -17,38 +17,12 @@ from __future__ import annotations
 import select
 import socket
 import ssl
-from dataclasses import dataclass
-from functools import lru_cache
-from urllib.parse import urlsplit
 
 from .errors import ConnectFailed, NoResponse, ProtocolFailed, ReadTimedOut
+from .origin import Origin
 
 MAX_HEAD_BYTES = 64 * 1024
 RECV_SIZE = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a provider lives: parsed once per ``api_host``, never shown to clients."""
-
-    scheme: str
-    host: str
-    port: int
-    host_header: str
-    base_path: str
-
-    @staticmethod
-    @lru_cache(maxsize=1024)
-    def of(url: str) -> "Origin":
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("not an http(s) URL")
-        default_port = 443 if parts.scheme == "https" else 80
-        port = parts.port or default_port
-        host_header = parts.hostname if port == default_port else f"{parts.hostname}:{port}"
-        if ":" in parts.hostname:  # IPv6 literal
-            host_header = f"[{parts.hostname}]" if port == default_port else f"[{parts.hostname}]:{port}"
-        return Origin(parts.scheme, parts.hostname, port, host_header, parts.path.rstrip("/"))
 
 
 class Connection:

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 
 from .. import __version__
 from ..config.models import ProviderConfig
-from .http11 import Origin
+from .origin import Origin
 
 ENDPOINT_PATHS = {
     "chat": "/v1/chat/completions",

@@ -91,6 +91,12 @@ def test_structural_problems(doc, expected):
     assert any(expected in p for p in problems(doc)), problems(doc)
 
 
+@pytest.mark.parametrize("api_host", ["http://h:99999/", "http://h:abc/", "ftp://h/", "http:///x", "h:7000"])
+def test_an_api_host_the_upstream_client_cannot_use_is_refused(api_host):
+    doc = {"g": {"m": {"providers": [{"id": "a", "api_host": api_host}]}}, "active_models": {"g": ["m"]}}
+    assert problems(doc) == ["$.g.m.providers[0].api_host: must be an http:// or https:// URL of the server root"]
+
+
 def test_invalid_json_is_reported():
     with pytest.raises(ConfigError) as caught:
         parse_models_config("{nope")

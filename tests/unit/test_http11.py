@@ -9,7 +9,7 @@ import pytest
 
 from llm_router_api.upstream.client import UpstreamClient
 from llm_router_api.upstream.errors import ConnectFailed, NoResponse, ProtocolFailed, ReadTimedOut
-from llm_router_api.upstream.http11 import Origin
+from llm_router_api.upstream.origin import Origin
 
 
 class ScriptedServer:
