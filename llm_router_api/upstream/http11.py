@@ -18,6 +18,7 @@ import select
 import socket
 import ssl
 
+from ..socket_peek import peek
 from .errors import ConnectFailed, NoResponse, ProtocolFailed, ReadTimedOut
 from .origin import Origin
 
@@ -57,13 +58,9 @@ class Connection:
             except OSError:
                 return True
         try:
-            self.sock.settimeout(0.0)
-            self.sock.recv(1, socket.MSG_PEEK)
-        except BlockingIOError:
-            return False  # nothing to read: alive
+            return peek(self.sock) is not None  # end of stream, or bytes nobody asked for
         except OSError:
             return True
-        return True  # end of stream, or bytes nobody asked for
 
     def recv_more(self) -> bool:
         """Append what the peer sent to ``buffer``; False at end of stream."""
