@@ -13,6 +13,8 @@ setup(
         "gunicorn>=22.0",
         # gevent: the default worker class; one worker holds thousands of open streams (see bench/).
         "gevent>=24.2",
+        # redis: cluster-wide provider leases, waiting line and wake-ups (balancing/redis_slots.py).
+        "redis>=5",
     ],
     extras_require={
         "services": ["transformers>=4.40", "torch>=2.2"],

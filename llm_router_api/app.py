@@ -12,7 +12,7 @@ from typing import Callable
 
 from flask import Flask
 
-from .balancing import Balancer, ProviderStates, build_strategy
+from .balancing.wiring import Balancing, build_balancing
 from .config.store import ConfigStore
 from .dispatch import Dispatcher, FailoverPolicy
 from .logging_setup import configure_logging
@@ -29,8 +29,7 @@ class Gateway:
 
     settings: Settings
     store: ConfigStore
-    states: ProviderStates
-    balancer: Balancer
+    balancing: Balancing
     client: UpstreamClient
     dispatcher: Dispatcher
 
@@ -38,13 +37,12 @@ class Gateway:
     def build(cls, settings: Settings, clock: Callable[[], float] = time.monotonic) -> "Gateway":
         store = ConfigStore(settings.models_config, reload_interval=settings.models_config_reload_seconds,
                             clock=clock)
-        states = ProviderStates(failures_to_eject=settings.circuit_breaker_failures,
-                                cooldown=settings.circuit_breaker_cooldown_seconds, clock=clock)
-        balancer = Balancer(build_strategy(settings.balance_strategy), states)
         client = UpstreamClient(pool_size=settings.upstream_pool_size, connect_timeout=settings.connect_timeout)
+        balancing = build_balancing(settings, store, client, clock)
         policy = FailoverPolicy(max_attempts=settings.failover_max_attempts, deadline=settings.failover_deadline,
-                                connect_timeout=settings.connect_timeout, read_timeout=settings.external_timeout)
-        return cls(settings, store, states, balancer, client, Dispatcher(balancer, client, policy, clock))
+                                connect_timeout=settings.connect_timeout, read_timeout=settings.external_timeout,
+                                queue_wait=settings.queue_wait_seconds)
+        return cls(settings, store, balancing, client, Dispatcher(balancing.balancer, client, policy, clock))
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic) -> Flask:
@@ -57,8 +55,12 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_body_size
     app.extensions["llm_router"] = gateway
     register_error_handlers(app)
+    # Background work runs in the process that serves: under gunicorn create_app runs in each
+    # worker after fork (preload is off); the per-request check restarts it in a forked child.
+    gateway.balancing.ensure_started()
+    app.before_request(gateway.balancing.ensure_started)
     app.register_blueprint(create_openai_blueprint(gateway.store, gateway.dispatcher, settings.ep_prefix,
                                                    settings.max_request_body_size))
-    app.register_blueprint(create_operations_blueprint(gateway.store, gateway.states, settings.balance_strategy,
+    app.register_blueprint(create_operations_blueprint(gateway.store, gateway.balancing, settings.balance_strategy,
                                                        settings.ep_prefix))
     return app

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .balancing import Balancer, Lease, Outcome
+from .balancing import Balancer, Lease, Outcome, Refusal
 from .config.models import ModelConfig
 from .errors import GatewayError, NoProviderAvailable, UpstreamFailed, UpstreamTimeout
 from .upstream import openai_wire
@@ -34,6 +34,7 @@ class FailoverPolicy:
     deadline: float
     connect_timeout: float
     read_timeout: float
+    queue_wait: float = 0.0  # how long a request may wait in line for a free slot
 
 
 @dataclass
@@ -73,12 +74,14 @@ class Dispatcher:
         deadline = self.clock() + self.policy.deadline
         tried: list[str] = []
         failures: list[str] = []
+        refusal: Refusal | None = None
         while len(tried) < self.policy.max_attempts:
             remaining = deadline - self.clock()
             if remaining <= 0:
                 break
-            lease = self.balancer.acquire(model, tried)
-            if lease is None:
+            lease = self.balancer.acquire(model, tried, min(self.policy.queue_wait, remaining))
+            if isinstance(lease, Refusal):
+                refusal = lease
                 break
             tried.append(lease.provider.id)
             result = self._attempt(lease, model, public_name, endpoint, payload, raw, stream, remaining)
@@ -87,7 +90,7 @@ class Dispatcher:
             log.warning("model=%s provider=%s attempt=%d failed: %s", model.name, lease.provider.id, len(tried),
                         result)
             failures.append(result)
-        raise self._exhausted(model, public_name, tried, failures)
+        raise self._exhausted(model, public_name, tried, failures, refusal)
 
     def _attempt(self, lease: Lease, model: ModelConfig, public_name: str, endpoint: str, payload: dict,
                  raw: bytes, stream: bool, remaining: float) -> UpstreamReply | UpstreamStream | str:
@@ -108,6 +111,7 @@ class Dispatcher:
                 openai_wire.request_headers(provider, stream=stream),
                 read_timeout=read_timeout, connect_timeout=min(self.policy.connect_timeout, remaining),
             )
+            lease.first_byte_at = self.clock()
             status = response.status
             failure = _retryable_failure(status)
             if failure is None and stream and status == 200:
@@ -142,11 +146,17 @@ class Dispatcher:
         return UpstreamReply(status, rewriter.answer(body), content_type)
 
     def _exhausted(self, model: ModelConfig, public_name: str, tried: list[str],
-                   failures: list[str]) -> GatewayError:
+                   failures: list[str], refusal: Refusal | None) -> GatewayError:
         if not failures:
-            log.warning("model=%s: no provider can take the request (ejected or at capacity)", model.name)
+            if refusal is Refusal.BUSY:
+                log.warning("model=%s: every provider stayed at capacity for the whole wait (%.1f s)", model.name,
+                            self.policy.queue_wait)
+                return NoProviderAvailable(
+                    f"Every provider of model '{public_name}' is at capacity and none freed up in time; "
+                    "retry shortly.", retry_after=RETRY_AFTER_SECONDS)
+            log.warning("model=%s: no provider can take the request (all down or ejected)", model.name)
             return NoProviderAvailable(
-                f"No provider of model '{public_name}' can take the request right now; retry shortly.",
+                f"No provider of model '{public_name}' is available right now; retry shortly.",
                 retry_after=RETRY_AFTER_SECONDS)
         summary = ", ".join(failures)
         log.error("model=%s: request failed after %d attempt(s): %s (providers %s)",

@@ -13,9 +13,9 @@ from typing import Callable, Mapping, TypeVar
 
 T = TypeVar("T")
 
-#: Strategies this version implements; the rest of the contract's names are refused clearly.
-IMPLEMENTED_STRATEGIES = ("balanced", "weighted")
-PLANNED_STRATEGIES = ("dynamic_weighted", "first_available", "first_available_optim")
+#: The contract's strategies and ours (``least_outstanding``); see balancing/strategies.py.
+STRATEGIES = ("balanced", "weighted", "dynamic_weighted", "first_available", "first_available_optim",
+              "least_outstanding")
 SERVER_TYPES = ("gunicorn", "flask")
 WORKER_CLASSES = ("gevent", "gthread", "sync")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -59,6 +59,19 @@ class Settings:
     circuit_breaker_failures: int = 3
     circuit_breaker_cooldown_seconds: float = 10.0
     upstream_pool_size: int = 512
+    queue_wait_seconds: float = 30.0
+    lease_ttl_seconds: float = 30.0
+    provider_monitor_interval_seconds: float = 10.0
+    keepalive_model_monitor_interval_seconds: float = 60.0
+    services_monitor_interval_seconds: float = 10.0
+    # redis (cluster-wide leases); no host = leases are kept per worker process
+    redis_host: str | None = None
+    redis_port: int = 6379
+    redis_db: int = 0
+    redis_password: str | None = None
+    redis_key_prefix: str = "llm-router"
+    redis_timeout_seconds: float = 1.0
+    redis_retry_seconds: float = 2.0
 
     @property
     def failover_deadline(self) -> float:
@@ -114,6 +127,26 @@ class Settings:
                 "LLM_ROUTER_CIRCUIT_BREAKER_COOLDOWN_SECONDS", d.circuit_breaker_cooldown_seconds, minimum=0.001
             ),
             upstream_pool_size=env.integer("LLM_ROUTER_UPSTREAM_POOL_SIZE", d.upstream_pool_size, minimum=1),
+            queue_wait_seconds=env.number("LLM_ROUTER_QUEUE_WAIT_SECONDS", d.queue_wait_seconds, minimum=0),
+            lease_ttl_seconds=env.number("LLM_ROUTER_LEASE_TTL_SECONDS", d.lease_ttl_seconds, minimum=1),
+            provider_monitor_interval_seconds=env.number(
+                "LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS", d.provider_monitor_interval_seconds, minimum=0
+            ),
+            keepalive_model_monitor_interval_seconds=env.number(
+                "LLM_ROUTER_KEEPALIVE_MODEL_MONITOR_INTERVAL_SECONDS", d.keepalive_model_monitor_interval_seconds,
+                minimum=0,
+            ),
+            services_monitor_interval_seconds=env.number(
+                "LLM_ROUTER_SERVICES_MONITOR_INTERVAL_SECONDS", d.services_monitor_interval_seconds, minimum=0
+            ),
+            redis_host=env.text("LLM_ROUTER_REDIS_HOST", "") or None,
+            redis_port=env.integer("LLM_ROUTER_REDIS_PORT", d.redis_port, minimum=1, maximum=65535),
+            redis_db=env.integer("LLM_ROUTER_REDIS_DB", d.redis_db, minimum=0),
+            redis_password=env.secret("LLM_ROUTER_REDIS_PASSWORD"),
+            redis_key_prefix=env.parse("LLM_ROUTER_REDIS_KEY_PREFIX", d.redis_key_prefix, _key_prefix),
+            redis_timeout_seconds=env.number("LLM_ROUTER_REDIS_TIMEOUT_SECONDS", d.redis_timeout_seconds,
+                                             minimum=0.001),
+            redis_retry_seconds=env.number("LLM_ROUTER_REDIS_RETRY_SECONDS", d.redis_retry_seconds, minimum=0.001),
         )
 
 
@@ -126,11 +159,16 @@ def _prefix(raw: str) -> str:
 
 def _strategy(raw: str) -> str:
     value = raw.strip()
-    if value in IMPLEMENTED_STRATEGIES:
-        return value
-    if value in PLANNED_STRATEGIES:
-        raise ValueError(f"'{value}' is not available in this version; use one of: {', '.join(IMPLEMENTED_STRATEGIES)}")
-    raise ValueError(f"must be one of: {', '.join(IMPLEMENTED_STRATEGIES)}")
+    if value not in STRATEGIES:
+        raise ValueError(f"must be one of: {', '.join(STRATEGIES)}")
+    return value
+
+
+def _key_prefix(raw: str) -> str:
+    value = raw.strip()
+    if not value or any(c.isspace() for c in value):
+        raise ValueError("must be a non-empty name without spaces (for example llm-router)")
+    return value
 
 
 class _Env:
@@ -154,6 +192,11 @@ class _Env:
             return parser(raw)
         except ValueError as exc:
             raise SettingsError(f"{name}={raw!r}: {exc}") from None
+
+    def secret(self, name: str) -> str | None:
+        """A value kept as given (a password may have spaces); never echoed in errors."""
+        raw = self._environ.get(name)
+        return raw if raw else None
 
     def boolean(self, name: str, default: bool) -> bool:
         def parse_bool(raw: str) -> bool:

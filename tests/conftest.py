@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 
 from llm_router_api.app import create_app
 from llm_router_api.settings import Settings
+from tests.redis_servers import SHARED, RedisProcess, new_space, reachable
 from tests.upstreams import FakeUpstream, closed_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -96,21 +97,28 @@ def gateway(tmp_path):
     ``create_app`` and serves it on a free 127.0.0.1 port until the test ends.
     """
     servers = []
+    apps = []
 
     def start(models: dict, *, clock=None, **settings_overrides) -> RunningGateway:
         config_path = write_config(tmp_path / f"models-{len(servers)}.json", models)
-        settings = Settings(models_config=str(config_path), log_level="WARNING", **settings_overrides)
+        # One process serves (so max_concurrency is not split between workers), and no active
+        # health checks unless a test asks: their GETs would show up in the upstreams' records.
+        defaults = {"server_type": "flask", "provider_monitor_interval_seconds": 0}
+        settings = Settings(models_config=str(config_path), log_level="WARNING", **{**defaults, **settings_overrides})
         app = create_app(settings, clock=clock) if clock else create_app(settings)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         thread.start()
         servers.append((server, thread))
+        apps.append(app)
         return RunningGateway(url=f"http://127.0.0.1:{server.server_port}", config_path=config_path, app=app)
 
     yield start
     for server, thread in servers:
         server.shutdown()
         thread.join(5)
+    for gw in apps:
+        gw.extensions["llm_router"].balancing.stop()
 
 
 def free_port() -> int:
@@ -141,6 +149,8 @@ def gateway_env(config_path: Path, port: int, **variables: str) -> dict:
         "LLM_ROUTER_SERVER_HOST": "127.0.0.1",
         "LLM_ROUTER_SERVER_PORT": str(port),
         "LLM_ROUTER_LOG_LEVEL": "INFO",
+        # Active health checks only where a test asks: their GETs would show in upstream records.
+        "LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS": "0",
         "PYTHONUNBUFFERED": "1",
     })
     env.update(variables)
@@ -174,3 +184,30 @@ def gateway_process(tmp_path):
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def redis_address(tmp_path_factory):
+    """The machine's Redis at 127.0.0.1:6379, or, where none runs, one started for the session."""
+    if reachable(*SHARED):
+        yield SHARED
+        return
+    server = RedisProcess(free_port(), tmp_path_factory.mktemp("redis")).start()
+    yield ("127.0.0.1", server.port)
+    server.stop()
+
+
+@pytest.fixture
+def redis_space(redis_address):
+    """A DB index and key prefix of this test's own; its keys are deleted afterwards."""
+    space = new_space(*redis_address)
+    yield space
+    space.cleanup()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server only this test uses, so it may stop and restart it."""
+    server = RedisProcess(free_port(), tmp_path).start()
+    yield server
+    server.stop()

@@ -1,7 +1,7 @@
-"""Provider choice: strategies, per-provider state (in flight, circuit breaker) and leases."""
+"""Provider choice: strategies, health, capacity slots (per process or in Redis) and leases."""
 
-from .balancer import Balancer
-from .provider_state import Lease, Outcome, ProviderStates
+from .balancer import Balancer, Lease, Refusal
+from .provider_state import Outcome, ProviderStates
 from .strategies import STRATEGIES, build_strategy
 
-__all__ = ["Balancer", "Lease", "Outcome", "ProviderStates", "STRATEGIES", "build_strategy"]
+__all__ = ["Balancer", "Lease", "Outcome", "ProviderStates", "Refusal", "STRATEGIES", "build_strategy"]

@@ -1,10 +1,15 @@
-"""Runtime state of each provider in this worker: requests in flight and a circuit breaker.
+"""Health of each provider as this worker sees it: a circuit breaker and the active probe's verdict.
+
+Capacity (``max_concurrency``) is not decided here but by the slot pool (``slots.py``), which is
+cluster-wide when Redis is configured. ``in_flight`` counts this worker's own requests, for
+``/health``.
 
 The breaker ejects a provider after ``failures`` consecutive failures for a cool-down; after it,
 exactly one request is let through as a probe (half-open). A successful probe restores the
 provider; a failed one ejects it again for twice as long (capped), so a dead server costs one
-request per cool-down instead of one per request. State is keyed by provider id and survives
-config reloads.
+request per cool-down instead of one per request. The active monitor (``health.py``) marks a
+provider down when its health endpoint fails and restores it, breaker included, when it answers
+again. State is keyed by provider id and survives config reloads.
 """
 
 from __future__ import annotations
@@ -35,15 +40,16 @@ class ProviderState:
     last_error: str | None = None
     served: int = 0
     failed: int = 0
+    down: bool = False  # the last active health check failed
 
     def mode(self, now: float) -> str:
+        if self.down:
+            return "down"
         if self.ejected_until == 0.0:
             return "healthy"
         return "ejected" if now < self.ejected_until else "probing"
 
-    def can_take(self, provider: ProviderConfig, now: float) -> bool:
-        if provider.max_concurrency is not None and self.in_flight >= provider.max_concurrency:
-            return False
+    def available(self, now: float) -> bool:
         mode = self.mode(now)
         return mode == "healthy" or (mode == "probing" and not self.probe_in_flight)
 
@@ -64,20 +70,28 @@ class ProviderStates:
             state = self._states.setdefault(provider_id, ProviderState())
         return state
 
-    def begin(self, provider: ProviderConfig, now: float) -> "Lease":
-        """Take a slot on ``provider``; the caller holds ``lock`` and has checked ``can_take``."""
-        state = self.get(provider.id)
-        state.in_flight += 1
-        probe = state.mode(now) == "probing"
-        if probe:
-            state.probe_in_flight = True
-        return Lease(self, provider, probe)
+    def available(self, provider: ProviderConfig) -> bool:
+        return self.get(provider.id).available(self.clock())
 
-    def finish(self, lease: "Lease", outcome: Outcome, error: str | None) -> None:
+    def begin(self, provider_id: str) -> bool:
+        """Count a request on ``provider_id``; True if it is the breaker's half-open probe.
+
+        Availability was checked when candidates were chosen; two threads racing for the one
+        probe of a provider both get through, which costs one extra request to a dead server.
+        """
         with self.lock:
-            state = self.get(lease.provider.id)
+            state = self.get(provider_id)
+            state.in_flight += 1
+            probe = state.mode(self.clock()) == "probing"
+            if probe:
+                state.probe_in_flight = True
+            return probe
+
+    def finish(self, provider_id: str, probe: bool, outcome: Outcome, error: str | None) -> None:
+        with self.lock:
+            state = self.get(provider_id)
             state.in_flight -= 1
-            if lease.probe:
+            if probe:
                 state.probe_in_flight = False
             if outcome is Outcome.SUCCESS:
                 state.served += 1
@@ -88,10 +102,25 @@ class ProviderStates:
                 state.failed += 1
                 state.consecutive_failures += 1
                 state.last_error = error
-                if lease.probe or state.consecutive_failures >= self.failures_to_eject:
+                if probe or state.consecutive_failures >= self.failures_to_eject:
                     factor = min(2 ** state.ejections, MAX_COOLDOWN_FACTOR)
                     state.ejections += 1
                     state.ejected_until = self.clock() + self.cooldown * factor
+
+    def set_probe_result(self, provider_id: str, healthy: bool, error: str | None = None) -> bool:
+        """Record an active health check; True when the provider came back (waiters may retry)."""
+        with self.lock:
+            state = self.get(provider_id)
+            if not healthy:
+                state.down = True
+                state.last_error = error
+                return False
+            recovered = state.down or state.ejected_until != 0.0
+            state.down = False
+            state.consecutive_failures = 0
+            state.ejections = 0
+            state.ejected_until = 0.0
+            return recovered
 
     def snapshot(self, provider_id: str) -> dict:
         state = self.get(provider_id)
@@ -104,20 +133,3 @@ class ProviderStates:
             "failed": state.failed,
         }
 
-
-class Lease:
-    """A slot held on one provider for one request; released exactly once."""
-
-    __slots__ = ("_states", "provider", "probe", "_released")
-
-    def __init__(self, states: ProviderStates, provider: ProviderConfig, probe: bool):
-        self._states = states
-        self.provider = provider
-        self.probe = probe
-        self._released = False
-
-    def release(self, outcome: Outcome, error: str | None = None) -> None:
-        if self._released:
-            return
-        self._released = True
-        self._states.finish(self, outcome, error)

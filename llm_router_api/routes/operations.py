@@ -8,7 +8,7 @@ import os
 from flask import Blueprint, Response
 
 from .. import __version__
-from ..balancing import ProviderStates
+from ..balancing.wiring import Balancing
 from ..config.store import ConfigStore
 
 
@@ -16,8 +16,17 @@ def _json(body: dict, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
-def create_operations_blueprint(store: ConfigStore, states: ProviderStates, strategy: str,
+def _leases(balancing: Balancing) -> dict:
+    if not balancing.shared:
+        return {"backend": "local", "redis": "not configured",
+                "note": "capacity (max_concurrency) is counted per worker process"}
+    slots = balancing.slots
+    return {"backend": slots.kind, "redis": "unreachable" if slots.degraded else "ok", "outages": slots.outages}
+
+
+def create_operations_blueprint(store: ConfigStore, balancing: Balancing, strategy: str,
                                 prefix: str) -> Blueprint:
+    states = balancing.states
     bp = Blueprint("operations", __name__)
 
     def ping():
@@ -28,6 +37,8 @@ def create_operations_blueprint(store: ConfigStore, states: ProviderStates, stra
 
     def health():
         config = store.current()
+        ids = list(dict.fromkeys(p.id for m in config.models for p in m.providers + m.providers_sleep))
+        in_flight = balancing.slots.in_flight(ids)
         models = []
         for model in config.models:
             providers = []
@@ -36,13 +47,20 @@ def create_operations_blueprint(store: ConfigStore, states: ProviderStates, stra
                     entry = {"id": provider.id, "role": role, "api_type": provider.api_type,
                              "max_concurrency": provider.max_concurrency}
                     entry.update(states.snapshot(provider.id))
+                    entry["worker_in_flight"] = entry["in_flight"]
+                    entry["in_flight"] = in_flight.get(provider.id, 0)
                     providers.append(entry)
-            available = any(p["state"] != "ejected" for p in providers)
+            available = any(p["state"] not in ("ejected", "down") for p in providers)
             models.append({"name": model.name, "aliases": list(model.aliases), "available": available,
                            "providers": providers})
         status = "ok" if all(m["available"] for m in models) else "degraded"
-        return _json({"status": status, "version": __version__, "strategy": strategy,
-                      "scope": {"worker_pid": os.getpid(), "note": "provider state is kept per worker"},
+        leases = _leases(balancing)
+        if leases["redis"] == "unreachable":
+            status = "degraded"
+        return _json({"status": status, "version": __version__, "strategy": strategy, "leases": leases,
+                      "waiting": balancing.balancer.room.count,
+                      "scope": {"worker_pid": os.getpid(),
+                                "note": "health is this worker's view; in_flight is cluster-wide with Redis"},
                       "config_generation": store.generation, "models": models})
 
     for path in dict.fromkeys(["/ping", f"{prefix}/ping"]):

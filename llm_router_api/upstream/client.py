@@ -27,7 +27,15 @@ class UpstreamClient:
     def post(self, origin: Origin, path: str, body: bytes, headers: Mapping[str, str], *,
              read_timeout: float, connect_timeout: float | None = None) -> Response:
         """Send a POST to ``origin`` and return the answer with its head read, body unread."""
-        request = _request_bytes(origin, path, body, headers)
+        request = _request_bytes("POST", f"{origin.base_path}{path}", origin, body, headers)
+        return self._send(origin, request, read_timeout, connect_timeout)
+
+    def get(self, origin: Origin, target: str, headers: Mapping[str, str], *, read_timeout: float,
+            connect_timeout: float | None = None) -> Response:
+        """Send a GET for ``target``, a path from the server's root (health checks live there)."""
+        return self._send(origin, _request_bytes("GET", target, origin, b"", headers), read_timeout, connect_timeout)
+
+    def _send(self, origin: Origin, request: bytes, read_timeout: float, connect_timeout: float | None) -> Response:
         connect_timeout = min(connect_timeout or self._connect_timeout, read_timeout)
         conn = self._checkout(origin, connect_timeout)
         try:
@@ -76,10 +84,11 @@ class UpstreamClient:
             conn.close()
 
 
-def _request_bytes(origin: Origin, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
-    lines = [f"POST {origin.base_path}{path} HTTP/1.1", f"Host: {origin.host_header}"]
+def _request_bytes(method: str, target: str, origin: Origin, body: bytes, headers: Mapping[str, str]) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {origin.host_header}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
-    lines.append(f"Content-Length: {len(body)}")
+    if body or method != "GET":
+        lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 

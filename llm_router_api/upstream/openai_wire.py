@@ -46,6 +46,19 @@ def request_headers(provider: ProviderConfig, *, stream: bool) -> dict[str, str]
     return _headers(provider.api_token, stream)
 
 
+@lru_cache(maxsize=1024)
+def _probe_headers(api_token: str) -> dict[str, str]:
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    if api_token:
+        headers["Authorization"] = f"Bearer {api_token}"
+    return headers
+
+
+def probe_headers(provider: ProviderConfig) -> dict[str, str]:
+    """Headers of a GET without a body (health checks): the provider's token, nothing else."""
+    return _probe_headers(provider.api_token)
+
+
 def request_body(payload: dict, raw: bytes, upstream_model: str) -> bytes:
     if payload.get("model") == upstream_model:
         return raw

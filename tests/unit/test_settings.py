@@ -33,6 +33,15 @@ def test_every_variable_is_parsed():
         "LLM_ROUTER_FAILOVER_DEADLINE_SECONDS": "7",
         "LLM_ROUTER_CIRCUIT_BREAKER_FAILURES": "2",
         "LLM_ROUTER_CIRCUIT_BREAKER_COOLDOWN_SECONDS": "4",
+        "LLM_ROUTER_REDIS_HOST": "redis.internal",
+        "LLM_ROUTER_REDIS_PORT": "6380",
+        "LLM_ROUTER_REDIS_DB": "3",
+        "LLM_ROUTER_REDIS_PASSWORD": "s3cret with space",
+        "LLM_ROUTER_REDIS_KEY_PREFIX": "gw-prod",
+        "LLM_ROUTER_QUEUE_WAIT_SECONDS": "5",
+        "LLM_ROUTER_LEASE_TTL_SECONDS": "20",
+        "LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS": "0",
+        "LLM_ROUTER_KEEPALIVE_MODEL_MONITOR_INTERVAL_SECONDS": "120",
     })
     assert settings.models_config == "/etc/llm/models.json"
     assert settings.ep_prefix == "/gateway"
@@ -45,6 +54,20 @@ def test_every_variable_is_parsed():
     assert settings.balance_strategy == "weighted"
     assert settings.failover_max_attempts == 5 and settings.failover_deadline == 7
     assert settings.circuit_breaker_failures == 2 and settings.circuit_breaker_cooldown_seconds == 4
+    assert (settings.redis_host, settings.redis_port, settings.redis_db) == ("redis.internal", 6380, 3)
+    assert settings.redis_password == "s3cret with space" and settings.redis_key_prefix == "gw-prod"
+    assert settings.queue_wait_seconds == 5 and settings.lease_ttl_seconds == 20
+    assert settings.provider_monitor_interval_seconds == 0 and settings.keepalive_model_monitor_interval_seconds == 120
+
+
+@pytest.mark.parametrize("strategy", ["balanced", "weighted", "dynamic_weighted", "first_available",
+                                      "first_available_optim", "least_outstanding"])
+def test_every_strategy_of_the_contract_and_ours_is_accepted(strategy):
+    assert Settings.from_environ({"LLM_ROUTER_BALANCE_STRATEGY": strategy}).balance_strategy == strategy
+
+
+def test_no_redis_host_means_per_process_leases():
+    assert Settings.from_environ({}).redis_host is None
 
 
 def test_settings_are_frozen():
@@ -59,7 +82,9 @@ def test_settings_are_frozen():
     ("LLM_ROUTER_IN_DEBUG", "maybe", "LLM_ROUTER_IN_DEBUG='maybe': must be a boolean"),
     ("LLM_ROUTER_SERVER_TYPE", "uwsgi", "LLM_ROUTER_SERVER_TYPE='uwsgi': must be one of: gunicorn, flask"),
     ("LLM_ROUTER_BALANCE_STRATEGY", "random", "LLM_ROUTER_BALANCE_STRATEGY='random': must be one of"),
-    ("LLM_ROUTER_BALANCE_STRATEGY", "first_available", "is not available in this version"),
+    ("LLM_ROUTER_REDIS_KEY_PREFIX", "two words", "LLM_ROUTER_REDIS_KEY_PREFIX='two words': must be a non-empty"),
+    ("LLM_ROUTER_LEASE_TTL_SECONDS", "0.5", "LLM_ROUTER_LEASE_TTL_SECONDS='0.5': must be a number >= 1"),
+    ("LLM_ROUTER_QUEUE_WAIT_SECONDS", "soon", "LLM_ROUTER_QUEUE_WAIT_SECONDS='soon': must be a number"),
     ("LLM_ROUTER_EP_PREFIX", "api", "must start with '/'"),
     ("LLM_ROUTER_LOG_LEVEL", "LOUD", "LLM_ROUTER_LOG_LEVEL='LOUD': must be one of"),
 ])
