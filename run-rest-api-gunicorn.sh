@@ -21,8 +21,15 @@ export LLM_ROUTER_SERVER_WORKERS_COUNT=${LLM_ROUTER_SERVER_WORKERS_COUNT:-2}
 export LLM_ROUTER_SERVER_THREADS_COUNT=${LLM_ROUTER_SERVER_THREADS_COUNT:-16}
 export LLM_ROUTER_SERVER_WORKER_CLASS=${LLM_ROUTER_SERVER_WORKER_CLASS:-gevent}
 export LLM_ROUTER_BALANCE_STRATEGY=${LLM_ROUTER_BALANCE_STRATEGY:-balanced}
+export LLM_ROUTER_QUEUE_WAIT_SECONDS=${LLM_ROUTER_QUEUE_WAIT_SECONDS:-30}
+export LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS=${LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS:-10}
+# Empty: capacity is counted per worker. Set it (e.g. 127.0.0.1) for cluster-wide leases.
+export LLM_ROUTER_REDIS_HOST=${LLM_ROUTER_REDIS_HOST:-}
+export LLM_ROUTER_REDIS_PORT=${LLM_ROUTER_REDIS_PORT:-6379}
+export LLM_ROUTER_REDIS_DB=${LLM_ROUTER_REDIS_DB:-0}
+export LLM_ROUTER_REDIS_KEY_PREFIX=${LLM_ROUTER_REDIS_KEY_PREFIX:-llm-router}
 
-if ! python3 -c "import llm_router_api" 2>/dev/null; then
+if ! python3 -c "import llm_router_api, gevent, redis" 2>/dev/null; then
   echo "llm-router is not installed here; installing it (pip install -e .)" >&2
   python3 -m pip install -q -e .
 fi

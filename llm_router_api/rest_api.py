@@ -9,16 +9,32 @@ from __future__ import annotations
 import sys
 
 from .config.loader import ConfigError, load_models_config
+from .config.models import ModelsConfig
 from .settings import Settings, SettingsError
+
+
+def per_process_capacity_note(settings: Settings, config: ModelsConfig) -> str | None:
+    """Why max_concurrency is only approximate here, or None when it is exact."""
+    if settings.redis_host or settings.server_type != "gunicorn" or settings.server_workers_count == 1:
+        return None
+    limited = [p.id for m in config.models for p in m.providers + m.providers_sleep if p.max_concurrency]
+    if not limited:
+        return None
+    return (f"llm-router: note: LLM_ROUTER_REDIS_HOST is not set, so each of the {settings.server_workers_count} "
+            "workers enforces its own share of max_concurrency (rounded up); set it for one exact, "
+            "cluster-wide limit and waiting line")
 
 
 def main() -> int:
     try:
         settings = Settings.from_environ()
-        load_models_config(settings.models_config)
+        config = load_models_config(settings.models_config)
     except (SettingsError, ConfigError) as exc:
         print(f"llm-router: cannot start: {exc}", file=sys.stderr)
         return 2
+    note = per_process_capacity_note(settings, config)
+    if note:
+        print(note, file=sys.stderr)
     if settings.server_type == "flask":
         from .app import create_app
 

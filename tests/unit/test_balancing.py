@@ -333,3 +333,17 @@ def test_lua_and_python_choose_the_same_provider(redis_space):
         result = pool.acquire(SlotRequest("m", candidates, pick, f"probe{case}"), 0)
         got = providers.index(result.provider) if hasattr(result, "provider") else None
         assert got == expected, (case, pick, counts, limits, tiers, affinity)
+
+
+@pytest.mark.parametrize("api_type,api_host,target", [
+    ("vllm", "http://gpu1:8000/", "/health"),
+    ("vllm", "http://gpu1:8000/v1", "/health"),
+    ("llama.cpp", "http://box/llama/", "/llama/health"),
+    ("openai", "https://api.internal/v1/", "/v1/models"),
+    ("localai", "http://box:8080", "/v1/models"),
+    ("ollama", "http://box:11434", "/api/tags"),
+])
+def test_each_api_type_is_checked_on_its_own_health_route(api_type, api_host, target):
+    from llm_router_api.balancing.health import health_target
+
+    assert health_target(ProviderConfig(id="x", api_host=api_host, api_type=api_type)) == target
