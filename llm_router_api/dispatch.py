@@ -16,7 +16,7 @@ from typing import Callable
 
 from .balancing import Balancer, Lease, Outcome, Refusal
 from .config.models import ModelConfig
-from .errors import GatewayError, NoProviderAvailable, UpstreamFailed, UpstreamTimeout
+from .errors import ClientClosedRequest, GatewayError, NoProviderAvailable, UpstreamFailed, UpstreamTimeout
 from .upstream import openai_wire
 from .upstream.client import UpstreamClient
 from .upstream.errors import TransportError
@@ -70,7 +70,8 @@ class Dispatcher:
         self.clock = clock
 
     def send(self, model: ModelConfig, public_name: str, endpoint: str, payload: dict, raw: bytes,
-             *, stream: bool) -> UpstreamReply | UpstreamStream:
+             *, stream: bool, abandoned: Callable[[], bool] | None = None) -> UpstreamReply | UpstreamStream:
+        """The answer of the first provider that gives one; ``abandoned`` says the client left."""
         deadline = self.clock() + self.policy.deadline
         tried: list[str] = []
         failures: list[str] = []
@@ -79,7 +80,10 @@ class Dispatcher:
             remaining = deadline - self.clock()
             if remaining <= 0:
                 break
-            lease = self.balancer.acquire(model, tried, min(self.policy.queue_wait, remaining))
+            lease = self.balancer.acquire(model, tried, min(self.policy.queue_wait, remaining), abandoned)
+            if lease is Refusal.ABANDONED:
+                log.info("model=%s: client left while waiting for a free slot; not sent upstream", model.name)
+                raise ClientClosedRequest("The client closed the connection while the request waited.")
             if isinstance(lease, Refusal):
                 refusal = lease
                 break

@@ -74,3 +74,11 @@ class UpstreamTimeout(GatewayError):
     status = 504
     error_type = "timeout"
     code = "upstream_timeout"
+
+
+class ClientClosedRequest(GatewayError):
+    """The client left while its request waited for a slot (nginx's 499; nobody reads the body)."""
+
+    status = 499
+    error_type = "invalid_request_error"
+    code = "client_closed_request"

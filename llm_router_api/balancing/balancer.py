@@ -21,7 +21,7 @@ from ..config.models import ModelConfig
 from .fallback import REDIS_ERRORS
 from .provider_state import Outcome, ProviderStates
 from .renewer import LeaseRenewer
-from .slots import Busy, Candidate, Grant, SlotPool, SlotRequest
+from .slots import Candidate, Grant, SlotPool, SlotRequest
 from .strategies import Strategy
 from .wakeups import RedisWakeups, WaitRoom
 
@@ -33,6 +33,7 @@ MIN_WAKE_SECONDS = 0.005
 class Refusal(enum.Enum):
     UNAVAILABLE = "unavailable"  # every provider is down, ejected, or already tried by this request
     BUSY = "busy"                # every provider that is up stayed full until the wait ended
+    ABANDONED = "abandoned"      # the client left while the request waited
 
 
 class Lease:
@@ -80,7 +81,12 @@ class Balancer:
         self.clock = clock
         self._owner: tuple[int, str] | None = None
 
-    def acquire(self, model: ModelConfig, exclude: Collection[str] = (), wait_seconds: float = 0.0) -> Lease | Refusal:
+    def acquire(self, model: ModelConfig, exclude: Collection[str] = (), wait_seconds: float = 0.0,
+                abandoned: Callable[[], bool] | None = None) -> Lease | Refusal:
+        """A lease, or why none: at once when nothing can take the request, else after waiting.
+
+        ``abandoned`` is asked each time a waiting request wakes: True stops the wait.
+        """
         token = self._new_token()
         request = self._request(model, exclude, token)
         if request is None:
@@ -90,34 +96,39 @@ class Balancer:
             return self._lease(result, token)
         if wait_seconds <= 0:
             return Refusal.BUSY
-        return self._wait(model, exclude, token, wait_seconds, result)
+        try:
+            refusal = self._wait(model, exclude, token, wait_seconds, abandoned)
+        except BaseException:
+            self.slots.leave_line(model.name, token)
+            raise
+        if isinstance(refusal, Refusal):
+            self.slots.leave_line(model.name, token)
+        return refusal
 
     def _wait(self, model: ModelConfig, exclude: Collection[str], token: str, wait_seconds: float,
-              busy: Busy) -> Lease | Refusal:
+              abandoned: Callable[[], bool] | None) -> Lease | Refusal:
         deadline = self.clock() + wait_seconds
         if self.wakeups is not None:
             self.wakeups.ensure_started()
         provider_ids = [p.id for p in model.providers + model.providers_sleep]
-        refusal = Refusal.BUSY
         with self.room.waiting(provider_ids) as woken:
             while True:
                 # Registered before this try, so a slot freed right after it still wakes us.
                 request = self._request(model, exclude, token)
                 if request is None:
-                    refusal = Refusal.UNAVAILABLE
-                    break
+                    return Refusal.UNAVAILABLE
                 result = self.slots.acquire(request, max(0.0, deadline - self.clock()))
                 if isinstance(result, Grant):
                     return self._lease(result, token)
                 remaining = deadline - self.clock()
                 if remaining <= 0:
-                    break
+                    return Refusal.BUSY
                 if result.retry_in is not None:  # a lease held by a dead worker expires then
                     remaining = min(remaining, max(result.retry_in, MIN_WAKE_SECONDS))
                 woken.wait(remaining)
                 woken.clear()
-        self.slots.leave_line(model.name, token)
-        return refusal
+                if abandoned is not None and abandoned():
+                    return Refusal.ABANDONED
 
     def _request(self, model: ModelConfig, exclude: Collection[str], token: str) -> SlotRequest | None:
         candidates: list[Candidate] = []

@@ -122,7 +122,9 @@ def create_openai_blueprint(store: ConfigStore, dispatcher: Dispatcher, prefix: 
         if client_gone(request.environ):
             log.info("model=%s: client left before the request was dispatched; not sent upstream", public_name)
             return Response(status=499)  # nginx's "client closed request"; nobody reads it
-        result = dispatcher.send(model, public_name, endpoint, payload, raw, stream=stream)
+        environ = request.environ
+        result = dispatcher.send(model, public_name, endpoint, payload, raw, stream=stream,
+                                 abandoned=lambda: client_gone(environ))
         if isinstance(result, UpstreamStream):
             return Response(relay(result), status=200, content_type=result.content_type, headers=_STREAM_HEADERS)
         return Response(result.body, status=result.status, content_type=result.content_type)

@@ -158,3 +158,26 @@ def test_a_request_that_gets_no_slot_in_time_gets_503_with_retry_after(upstreams
     assert 0.9 <= elapsed < 5.0
     assert posts(up) == 1  # the refused request never reached the upstream
     up.stop()  # ends the hanging request now rather than at the gateway's shutdown
+
+
+def test_a_request_whose_client_left_while_waiting_is_never_sent(upstreams, gateway_process, redis_space):
+    import json
+    import socket
+
+    up = upstreams(token_delay=0.1, n_tokens=15)
+    gw = gateway_process({"m": {"providers": [provider(up, "a", max_concurrency=1)]}},
+                         LLM_ROUTER_QUEUE_WAIT_SECONDS="30", **redis_space.env())
+    holder = in_background(chat, gw, stream=True)  # holds the only slot for about 1.5 s
+    until(lambda: len(redis_space.slot_holders("a")) == 1, what="the only slot held")
+    body = json.dumps(CHAT).encode()
+    port = int(gw.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        line = "{" + redis_space.prefix + "}:line:m"
+        until(lambda: redis_space.client().zcard(line) == 1, what="the second request in line")
+    # The client has gone; when the slot frees, the waiter wakes, notices, and leaves the line.
+    holder.join(30)
+    until(lambda: redis_space.client().zcard(line) == 0, what="the line emptied")
+    until(lambda: "client left while waiting" in gw.log_text(), what="the log line")
+    assert posts(up) == 1
