@@ -13,9 +13,9 @@ from typing import Callable, Mapping, TypeVar
 
 T = TypeVar("T")
 
-#: The contract's strategies and ours (``least_outstanding``); see balancing/strategies.py.
+#: The contract's strategies and ours (``least_outstanding``, ``least_ttft``); see balancing/strategies.py.
 STRATEGIES = ("balanced", "weighted", "dynamic_weighted", "first_available", "first_available_optim",
-              "least_outstanding")
+              "least_outstanding", "least_ttft")
 SERVER_TYPES = ("gunicorn", "flask")
 WORKER_CLASSES = ("gevent", "gthread", "sync")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -53,7 +53,7 @@ class Settings:
     server_worker_class: str = "gevent"
     server_worker_connections: int = 2000
     # balancing and failover
-    balance_strategy: str = "balanced"
+    balance_strategy: str = "least_outstanding"
     failover_max_attempts: int = 3
     failover_deadline_seconds: float | None = None
     circuit_breaker_failures: int = 3
