@@ -50,7 +50,7 @@ MAX_NUM_SEQS = 16
 STEP = {"step_base_s": 0.020, "step_per_seq_s": 0.001, "prefill_per_token_s": 0.0001}
 SHAPE = RequestShape(prompt_words=(20, 200), output_tokens=(20, 60))
 DEFAULT_STRATEGIES = ("balanced", "weighted", "dynamic_weighted", "first_available", "first_available_optim",
-                      "least_outstanding", "least_ttft")
+                      "least_outstanding")
 DEFAULT_LOADS = (0.5, 0.8, 0.95)
 DIRECT_TARGETS = ("direct round-robin", "direct least-outstanding")
 REDIS = ("127.0.0.1", 6379, 0)

@@ -121,7 +121,6 @@ class Dispatcher:
             if failure is None and stream and status == 200:
                 first = response.read_some()
                 lease.first_byte_at = self.clock()  # a stream's first event: its time to first token
-                lease.streamed = True
                 if first:
                     if read_timeout < self.policy.read_timeout:
                         response.set_read_timeout(self.policy.read_timeout)

@@ -13,9 +13,9 @@ from typing import Callable, Mapping, TypeVar
 
 T = TypeVar("T")
 
-#: The contract's strategies and ours (``least_outstanding``, ``least_ttft``); see balancing/strategies.py.
+#: The contract's strategies and ours (``least_outstanding``); see balancing/strategies.py.
 STRATEGIES = ("balanced", "weighted", "dynamic_weighted", "first_available", "first_available_optim",
-              "least_outstanding", "least_ttft")
+              "least_outstanding")
 SERVER_TYPES = ("gunicorn", "flask")
 WORKER_CLASSES = ("gevent", "gthread", "sync")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import math
 import os
 import secrets
 import socket
@@ -40,8 +39,7 @@ class Refusal(enum.Enum):
 class Lease:
     """A slot held on one provider for one request; released exactly once."""
 
-    __slots__ = ("provider", "token", "probe", "started", "first_byte_at", "streamed", "_pool", "_finish",
-                 "_released")
+    __slots__ = ("provider", "token", "probe", "started", "first_byte_at", "_pool", "_finish", "_released")
 
     def __init__(self, provider, token: str, probe: bool, started: float, pool: SlotPool,
                  finish: Callable[["Lease", Outcome, str | None], None]):
@@ -50,7 +48,6 @@ class Lease:
         self.probe = probe
         self.started = started
         self.first_byte_at: float | None = None  # set by the dispatcher: the answer's head, or a stream's first event
-        self.streamed = False
         self._pool = pool
         self._finish = finish
         self._released = False
@@ -91,7 +88,7 @@ class Balancer:
         ``abandoned`` is asked each time a waiting request wakes: True stops the wait.
         """
         token = self._new_token()
-        request = self._request(model, exclude, token, self._patience_used(model, 0.0, wait_seconds))
+        request = self._request(model, exclude, token)
         if request is None:
             return Refusal.UNAVAILABLE
         result = self.slots.acquire(request, wait_seconds)
@@ -110,16 +107,14 @@ class Balancer:
 
     def _wait(self, model: ModelConfig, exclude: Collection[str], token: str, wait_seconds: float,
               abandoned: Callable[[], bool] | None) -> Lease | Refusal:
-        started = self.clock()
-        deadline = started + wait_seconds
+        deadline = self.clock() + wait_seconds
         if self.wakeups is not None:
             self.wakeups.ensure_started()
         provider_ids = [p.id for p in model.providers + model.providers_sleep]
         with self.room.waiting(provider_ids) as woken:
             while True:
                 # Registered before this try, so a slot freed right after it still wakes us.
-                now = self.clock()
-                request = self._request(model, exclude, token, self._patience_used(model, now - started, deadline - now))
+                request = self._request(model, exclude, token)
                 if request is None:
                     return Refusal.UNAVAILABLE
                 result = self.slots.acquire(request, max(0.0, deadline - self.clock()))
@@ -128,32 +123,19 @@ class Balancer:
                 remaining = deadline - self.clock()
                 if remaining <= 0:
                     return Refusal.BUSY
-                wake_in = [result.retry_in,  # a lease held by a dead worker expires then
-                           self.strategy.next_change(model.providers, self.clock() - started)]
-                for seconds in wake_in:
-                    if seconds is not None:
-                        remaining = min(remaining, max(seconds, MIN_WAKE_SECONDS))
+                if result.retry_in is not None:  # a lease held by a dead worker expires then
+                    remaining = min(remaining, max(result.retry_in, MIN_WAKE_SECONDS))
                 woken.wait(remaining)
                 woken.clear()
                 if abandoned is not None and abandoned():
                     return Refusal.ABANDONED
 
-    def _patience_used(self, model: ModelConfig, waited: float, remaining: float) -> float:
-        """How long the strategy should consider this request to have waited.
-
-        Strategies that hold slower providers back until a request has waited (``least_ttft``)
-        must not make it wait past its own deadline for them: then it counts as waited enough.
-        """
-        change = self.strategy.next_change(model.providers, waited)
-        return math.inf if change is not None and change >= remaining else waited
-
-    def _request(self, model: ModelConfig, exclude: Collection[str], token: str,
-                 waited: float = 0.0) -> SlotRequest | None:
+    def _request(self, model: ModelConfig, exclude: Collection[str], token: str) -> SlotRequest | None:
         candidates: list[Candidate] = []
         for tier, group in ((0, model.providers), (1, model.providers_sleep)):
             up = [p for p in group if p.id not in exclude and self.states.available(p)]
             if up:
-                ordered = self.strategy.order(model.name, up, waited) if tier == 0 else up
+                ordered = self.strategy.order(model.name, up) if tier == 0 else up
                 candidates += [Candidate(p, tier) for p in ordered]
         if not candidates:
             return None
@@ -182,7 +164,7 @@ class Balancer:
             log.debug("provider=%s: lease release failed (%s)", provider_id, type(exc).__name__)
         self.states.finish(provider_id, lease.probe, outcome, error)
         latency = None if lease.first_byte_at is None else lease.first_byte_at - lease.started
-        self.strategy.observe(provider_id, outcome, latency, lease.streamed)
+        self.strategy.observe(provider_id, outcome, latency)
 
     def provider_recovered(self, provider_id: str) -> None:
         """A provider came back: whoever waits for it may try again."""

@@ -14,7 +14,6 @@ breaker alike. Strategies run on many threads; their bits of state are guarded b
 | first_available       | config order                                  | ordered  |
 | first_available_optim | config order                                  | affinity |
 | least_outstanding     | round robin (for ties)                        | least    |
-| least_ttft            | fastest measured first; slower ones only after waiting as long as they are slower | ordered |
 """
 
 from __future__ import annotations
@@ -31,31 +30,22 @@ class Strategy(Protocol):
     name: str
     pick: Pick
 
-    def order(self, model: str, providers: Sequence[ProviderConfig], waited: float = 0.0) -> list[ProviderConfig]:
-        """The providers to try (at least one), in order of preference.
+    def order(self, model: str, providers: Sequence[ProviderConfig]) -> list[ProviderConfig]:
+        """The providers (never empty) in order of preference."""
 
-        ``waited``: how long this request has waited in line so far.
-        """
-
-    def observe(self, provider_id: str, outcome: Outcome, latency: float | None, streamed: bool = False) -> None:
+    def observe(self, provider_id: str, outcome: Outcome, latency: float | None) -> None:
         """What a finished request says about its provider.
 
         ``latency``: to a stream's first event (its time to first token), or to the head of a
         non-streamed answer (its whole generation time).
         """
 
-    def next_change(self, providers: Sequence[ProviderConfig], waited: float) -> float | None:
-        """Seconds until ``order`` would offer more providers to a request that has waited ``waited``."""
-
 
 class _Stateless:
-    """Defaults: nothing learned from outcomes, every provider offered at once."""
+    """Default: nothing is learned from outcomes."""
 
-    def observe(self, provider_id, outcome, latency, streamed=False):
+    def observe(self, provider_id, outcome, latency):
         pass
-
-    def next_change(self, providers, waited):
-        return None
 
 
 class _Rotation:
@@ -82,7 +72,7 @@ class Balanced(_Stateless):
     def __init__(self) -> None:
         self._rotation = _Rotation()
 
-    def order(self, model, providers, waited=0.0):
+    def order(self, model, providers):
         return self._rotation.rotated(model, providers)
 
 
@@ -123,7 +113,7 @@ class Weighted(_Stateless):
     def __init__(self) -> None:
         self._weights = _SmoothWeights()
 
-    def order(self, model, providers, waited=0.0):
+    def order(self, model, providers):
         return self._weights.order(model, providers, [p.weight for p in providers])
 
 
@@ -147,7 +137,7 @@ class DynamicWeighted(_Stateless):
         self._latency: dict[str, float] = {}
         self._success: dict[str, float] = {}
 
-    def observe(self, provider_id, outcome, latency, streamed=False):
+    def observe(self, provider_id, outcome, latency):
         if outcome is Outcome.NEUTRAL:
             return
         ok = 1.0 if outcome is Outcome.SUCCESS else 0.0
@@ -164,7 +154,7 @@ class DynamicWeighted(_Stateless):
         success = self._success.get(provider.id, 1.0)
         return provider.weight * max(self.MIN_FACTOR, speed * success * success)
 
-    def order(self, model, providers, waited=0.0):
+    def order(self, model, providers):
         with self._lock:
             seen = [self._latency[p.id] for p in providers if p.id in self._latency]
             fastest = min(seen) if seen else None
@@ -178,7 +168,7 @@ class FirstAvailable(_Stateless):
     name = "first_available"
     pick = Pick.ORDERED
 
-    def order(self, model, providers, waited=0.0):
+    def order(self, model, providers):
         return list(providers)
 
 
@@ -207,61 +197,12 @@ class LeastOutstanding(_Stateless):
     def __init__(self) -> None:
         self._rotation = _Rotation()
 
-    def order(self, model, providers, waited=0.0):
+    def order(self, model, providers):
         return self._rotation.rotated(model, providers)  # ties go in turn
 
 
-class LeastTtft(_Stateless):
-    """Ours: the provider that answers soonest, and a slower one only when waiting would cost more.
-
-    Each provider's time to first token is a moving average of what this worker measured on
-    streams (a provider not measured yet counts as the fastest, so it gets tried; with no
-    streamed traffic at all, providers simply take turns). Providers within
-    ``TOLERANCE`` of the fastest take turns; a slower one is offered to a request only once it
-    has waited in line for a free fast slot as long as that provider is slower. With
-    continuous-batching servers of unequal speed this keeps first tokens fast: the slow server
-    takes the overflow of bursts instead of a fixed share of everything.
-    """
-
-    name = "least_ttft"
-    pick = Pick.ORDERED
-    ALPHA = 0.1
-    TOLERANCE = 1.25
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._ttft: dict[str, float] = {}
-        self._rotation = _Rotation()
-
-    def observe(self, provider_id, outcome, latency, streamed=False):
-        if streamed and outcome is Outcome.SUCCESS and latency is not None:
-            with self._lock:
-                previous = self._ttft.get(provider_id)
-                self._ttft[provider_id] = latency if previous is None else (
-                    previous * (1 - self.ALPHA) + latency * self.ALPHA)
-
-    def _extra_costs(self, providers: Sequence[ProviderConfig]) -> list[float]:
-        """How much later than the fastest each provider is expected to answer (0 for near-equals)."""
-        with self._lock:
-            known = [self._ttft[p.id] for p in providers if p.id in self._ttft]
-            fastest = min(known) if known else 0.0
-            estimates = [self._ttft.get(p.id, fastest) for p in providers]
-        return [0.0 if e <= fastest * self.TOLERANCE else e - fastest for e in estimates]
-
-    def order(self, model, providers, waited=0.0):
-        costs = self._extra_costs(providers)
-        eligible = [(cost, p) for cost, p in zip(costs, providers) if cost <= waited]
-        fastest = self._rotation.rotated(model, [p for cost, p in eligible if cost == 0.0])
-        slower = [p for _, p in sorted(((c, p) for c, p in eligible if c > 0.0), key=lambda item: item[0])]
-        return fastest + slower
-
-    def next_change(self, providers, waited):
-        pending = [cost - waited for cost in self._extra_costs(providers) if cost > waited]
-        return min(pending) if pending else None
-
-
 STRATEGIES = {cls.name: cls for cls in (Balanced, Weighted, DynamicWeighted, FirstAvailable, FirstAvailableOptim,
-                                        LeastOutstanding, LeastTtft)}
+                                        LeastOutstanding)}
 
 
 def build_strategy(name: str) -> Strategy:

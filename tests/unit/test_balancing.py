@@ -348,32 +348,3 @@ def test_each_api_type_is_checked_on_its_own_health_route(api_type, api_host, ta
 
     assert health_target(ProviderConfig(id="x", api_host=api_host, api_type=api_type)) == target
 
-
-def test_least_ttft_waits_for_a_fast_slot_only_as_long_as_the_slower_provider_is_slower(make_balancer):
-    b = make_balancer("least_ttft")
-    m = model(p("fast", max_concurrency=1), p("slow"))
-    b.strategy.observe("fast", Outcome.SUCCESS, 0.01, streamed=True)
-    b.strategy.observe("slow", Outcome.SUCCESS, 0.41, streamed=True)  # 0.4 s slower to a first token
-    held = b.acquire(m, (), 5.0)
-    assert held.provider.id == "fast"
-    started = time.monotonic()
-    lease = b.acquire(m, (), 5.0)  # fast is full: wait for it, up to 0.4 s, then take slow
-    elapsed = time.monotonic() - started
-    assert lease.provider.id == "slow" and 0.35 <= elapsed < 2.5
-    lease.release(Outcome.SUCCESS)
-
-    thread, result = wait_in_thread(b, m, 5.0)
-    until(lambda: b.room.count == 1)
-    held.release(Outcome.SUCCESS)  # a fast slot frees before the patience runs out
-    thread.join(10)
-    assert result["lease"].provider.id == "fast" and result["elapsed"] < 0.4
-
-
-def test_least_ttft_never_makes_a_request_wait_past_its_deadline_for_a_slower_provider(make_balancer):
-    b = make_balancer("least_ttft")
-    m = model(p("fast", max_concurrency=1), p("slow"))
-    b.strategy.observe("fast", Outcome.SUCCESS, 0.01, streamed=True)
-    b.strategy.observe("slow", Outcome.SUCCESS, 5.0, streamed=True)
-    b.acquire(m)
-    assert b.acquire(m).provider.id == "slow"  # no waiting allowed: take what has room
-    assert b.acquire(m, (), 0.2).provider.id == "slow"  # a wait shorter than the difference

@@ -61,7 +61,7 @@ def test_every_variable_is_parsed():
 
 
 @pytest.mark.parametrize("strategy", ["balanced", "weighted", "dynamic_weighted", "first_available",
-                                      "first_available_optim", "least_outstanding", "least_ttft"])
+                                      "first_available_optim", "least_outstanding"])
 def test_every_strategy_of_the_contract_and_ours_is_accepted(strategy):
     assert Settings.from_environ({"LLM_ROUTER_BALANCE_STRATEGY": strategy}).balance_strategy == strategy
 
