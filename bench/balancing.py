@@ -41,8 +41,8 @@ from .balancing_report import CellSummary, predicted_summary, render, summarize
 from .openloop import (Arrival, OpenLoopResult, RequestShape, Router, least_outstanding, poisson_arrivals,
                        round_robin, run_open_loop)
 from .report import machine_facts
-from .procs import (CLIENT_CORE, GATEWAY_CORE, Supervisor, free_port, git_state, raise_fd_limit, read_core_times,
-                    read_cpu, source_digest)
+from .procs import (CLIENT_CORE, GATEWAY_CORE, Supervisor, free_port, git_state, prepare_client_process,
+                    read_core_times, read_cpu, source_digest)
 
 MODEL = "bench-model"
 SPEEDS = (1.0, 1.0, 0.6, 0.3)  # mixed GPU generations
@@ -435,14 +435,8 @@ def _strategy_list(raw: str | None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not {GATEWAY_CORE, CLIENT_CORE} <= os.sched_getaffinity(0):
-        print(f"needs cores {GATEWAY_CORE} and {CLIENT_CORE}; this process may use {os.sched_getaffinity(0)}",
-              file=sys.stderr)
+    if not prepare_client_process():
         return 2
-    os.sched_setaffinity(0, {CLIENT_CORE})
-    raise_fd_limit()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup below on kill
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     supervisor = Supervisor()
     try:
         report, raw = asyncio.run(run(args, supervisor))

@@ -31,7 +31,7 @@ from typing import Any
 
 from .loadgen import HoldResult, Workload, run_closed_loop, run_hold
 from .procs import (CLIENT_CORE, GATEWAY_CORE, Gateway, GatewayConfig, SpeedProbe, Supervisor, Upstream, git_state,
-                    raise_fd_limit, read_core_times, source_digest, write_models_config)
+                    prepare_client_process, read_core_times, source_digest, write_models_config)
 from .report import consistency_notes, fmt, machine_facts, render
 from .scenarios import N_TOKENS, UPSTREAM_DELAYS, HoldSpec, Scenario, Target, build_scenarios, hold_specs
 from .stats import HoldMeasurement, Measurement, Round, Snapshot, core_load, count_errors, percentile, summarize
@@ -334,14 +334,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     nproc = len(os.sched_getaffinity(0))
-    if not {GATEWAY_CORE, CLIENT_CORE} <= os.sched_getaffinity(0):
-        print(f"needs cores {GATEWAY_CORE} and {CLIENT_CORE}; this process may use {os.sched_getaffinity(0)}",
-              file=sys.stderr)
+    if not prepare_client_process():
         return 2
-    os.sched_setaffinity(0, {CLIENT_CORE})
-    raise_fd_limit()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup below on kill
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     supervisor = Supervisor()
     try:
         report = asyncio.run(run(args, supervisor, nproc))

@@ -140,6 +140,23 @@ def raise_fd_limit() -> int:
     return target
 
 
+def prepare_client_process() -> bool:
+    """Set this (load-generating) process up as both benchmarks need it; False if it cannot run here.
+
+    It must be allowed both cores; it then keeps to the client core, lifts its open-file limit,
+    and turns SIGTERM and SIGINT into exceptions so that the caller's clean-up runs on a kill.
+    """
+    allowed = os.sched_getaffinity(0)
+    if not {GATEWAY_CORE, CLIENT_CORE} <= allowed:
+        print(f"needs cores {GATEWAY_CORE} and {CLIENT_CORE}; this process may use {allowed}", file=sys.stderr)
+        return False
+    os.sched_setaffinity(0, {CLIENT_CORE})
+    raise_fd_limit()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up on kill
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    return True
+
+
 class Supervisor:
     """Owns every child process; ``stop_all`` ends each one's process group, politely then firmly."""
 

@@ -8,7 +8,7 @@ variable, so start-up can stop with exactly that line.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, TypeVar
 
 T = TypeVar("T")
@@ -68,7 +68,7 @@ class Settings:
     redis_host: str | None = None
     redis_port: int = 6379
     redis_db: int = 0
-    redis_password: str | None = None
+    redis_password: str | None = field(default=None, repr=False)
     redis_key_prefix: str = "llm-router"
     redis_timeout_seconds: float = 1.0
     redis_retry_seconds: float = 2.0

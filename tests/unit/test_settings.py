@@ -56,6 +56,7 @@ def test_every_variable_is_parsed():
     assert settings.circuit_breaker_failures == 2 and settings.circuit_breaker_cooldown_seconds == 4
     assert (settings.redis_host, settings.redis_port, settings.redis_db) == ("redis.internal", 6380, 3)
     assert settings.redis_password == "s3cret with space" and settings.redis_key_prefix == "gw-prod"
+    assert "s3cret" not in repr(settings)  # settings may be logged; the password must not be
     assert settings.queue_wait_seconds == 5 and settings.lease_ttl_seconds == 20
     assert settings.provider_monitor_interval_seconds == 0 and settings.keepalive_model_monitor_interval_seconds == 120
 

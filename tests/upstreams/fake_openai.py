@@ -17,14 +17,15 @@ import hashlib
 import itertools
 import json
 import re
-import signal
 import socket
 import threading
 import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
+
+from tests.upstreams.threaded import ThreadedServer
 
 BEHAVIOURS = frozenset(
     {"echo", "slow", "hang", "fail500", "fail429", "fail400", "drop_mid_stream", "close_before_headers"}
@@ -293,12 +294,14 @@ class _Connection(asyncio.Protocol):
         self._transport.abort()
 
 
-class FakeUpstream:
+class FakeUpstream(ThreadedServer):
     """A vLLM-like server on 127.0.0.1 whose behaviour tests can switch while it runs.
 
     Configuration attributes are read by the loop thread at the start of each request, so a test
     may change them at any time; counters are guarded by a Condition that the wait_* methods use.
     """
+
+    thread_name = "fake-openai"
 
     def __init__(
         self,
@@ -325,9 +328,6 @@ class FakeUpstream:
         self._in_flight = self._peak = self._disconnects = 0
         self._ids = itertools.count(1)
         self._connections: set[_Connection] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def behaviour(self) -> str:
@@ -358,42 +358,6 @@ class FakeUpstream:
         with self._cond:
             return self._disconnects
 
-    def start(self) -> Self:
-        """Serve from a daemon thread; returns once the socket listens (re-binds the same port after stop())."""
-        ready = threading.Event()
-        failure: list[Exception] = []
-
-        def run() -> None:
-            try:
-                asyncio.run(self._serve(ready.set))
-            except Exception as exc:
-                failure.append(exc)
-            finally:
-                ready.set()
-
-        self._thread = threading.Thread(target=run, name=f"fake-openai:{self.port}", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            self._thread = None
-            raise failure[0]
-        return self
-
-    def stop(self) -> None:
-        """Close the listener and every connection, then join the loop thread."""
-        if self._thread is None:
-            return
-        if self._thread.is_alive() and self._loop is not None and self._stopping is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join()
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def wait_for_disconnect(self, timeout: float) -> bool:
         with self._cond:
@@ -566,14 +530,7 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         port=args.port,
     )
-
-    def ready() -> None:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, up._stopping.set)  # type: ignore[union-attr]
-        print(f"listening on {up.url}", flush=True)
-
-    asyncio.run(up._serve(ready))
+    up.serve_in_foreground()
 
 
 if __name__ == "__main__":

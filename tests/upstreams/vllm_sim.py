@@ -37,15 +37,14 @@ import argparse
 import asyncio
 import itertools
 import json
-import signal
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from tests.upstreams.fake_openai import _chunk, _count_words, _parse_request
+from tests.upstreams.threaded import ThreadedServer
 
 DEFAULT_MAX_TOKENS = 16
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found"}
@@ -458,8 +457,10 @@ def _check_generation(body: Any, chat: bool) -> str | None:
     return None
 
 
-class VllmSim:
+class VllmSim(ThreadedServer):
     """The simulated server on 127.0.0.1; ``start()`` serves from a daemon thread, ``stop()`` ends it."""
+
+    thread_name = "vllm-sim"
 
     def __init__(self, *, speed: float = 1.0, max_num_seqs: int = 16, step_base_s: float = 0.020,
                  step_per_seq_s: float = 0.001, prefill_per_token_s: float = 0.0001, model: str = "sim-model",
@@ -471,9 +472,6 @@ class VllmSim:
         self.engine: Engine
         self._ids = itertools.count(1)
         self._connections: set[_Connection] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -509,43 +507,8 @@ class VllmSim:
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{{{labels}}} {float(value)}"]
         return "\n".join(lines) + "\n"
 
-    def start(self) -> Self:
-        """Serve from a daemon thread; returns once the socket listens."""
-        ready = threading.Event()
-        failure: list[BaseException] = []
 
-        def run() -> None:
-            try:
-                asyncio.run(self.serve(ready.set))
-            except Exception as exc:
-                failure.append(exc)
-            finally:
-                ready.set()
-
-        self._thread = threading.Thread(target=run, name=f"vllm-sim:{self.port}", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            self._thread = None
-            raise failure[0]
-        return self
-
-    def stop(self) -> None:
-        if self._thread is None:
-            return
-        if self._thread.is_alive() and self._loop is not None and self._stopping is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join()
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    async def serve(self, ready: Callable[[], None]) -> None:
+    async def _serve(self, ready: Callable[[], None]) -> None:
         """Listen, run the engine, call ``ready`` once both are up, and run until stopped."""
         loop = asyncio.get_running_loop()
         self._loop = loop
@@ -577,14 +540,7 @@ def main(argv: list[str] | None = None) -> None:
     sim = VllmSim(speed=args.speed, max_num_seqs=args.max_num_seqs, step_base_s=args.step_base_s,
                   step_per_seq_s=args.step_per_seq_s, prefill_per_token_s=args.prefill_per_token_s,
                   model=args.model, host=args.host, port=args.port)
-
-    def ready() -> None:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, sim._stopping.set)  # type: ignore[union-attr]
-        print(f"listening on {sim.url}", flush=True)
-
-    asyncio.run(sim.serve(ready))
+    sim.serve_in_foreground()
 
 
 if __name__ == "__main__":
