@@ -64,7 +64,12 @@ class HealthMonitor:
         self._pool: ThreadPoolExecutor | None = None
 
     def check(self, provider: ProviderConfig) -> str | None:
-        """None if the provider answered its health check with a 2xx, else the failure's name."""
+        """None if the provider is up, else the failure's name.
+
+        Only what says the server cannot serve counts as down: no connection, no answer in time,
+        or a 5xx. A 4xx means a server answered; a proxy that does not expose the health route
+        (404) or guards it differently (401/403) must not take a working provider out.
+        """
         try:
             response = self.client.get(Origin.of(provider.api_host), health_target(provider),
                                        openai_wire.probe_headers(provider),
@@ -77,7 +82,7 @@ class HealthMonitor:
         except TransportError as exc:
             response.close()
             return f"health_{exc.kind}"
-        return None if 200 <= response.status < 300 else f"health_http_{response.status}"
+        return None if response.status < 500 else f"health_http_{response.status}"
 
     def check_all(self, providers: Iterable[ProviderConfig] | None = None) -> dict[str, str | None]:
         providers = list(providers if providers is not None else distinct_providers(self.store))

@@ -51,3 +51,22 @@ def test_affinity_and_keep_alive_pings_only_the_model_a_host_has_loaded(upstream
     pings = [r.json for r in posts(box) if r.json.get("max_tokens") == 1]
     assert [p["model"] for p in pings] == ["llama-q4"]  # the upstream name, and never qwen on box
     assert len(posts(other, max_tokens=1)) == 1
+
+
+def test_a_health_route_hidden_by_a_proxy_does_not_take_a_working_provider_out(upstreams):
+    from llm_router_api.balancing.health import HealthMonitor
+    from llm_router_api.balancing.provider_state import ProviderStates
+    from llm_router_api.config.models import ProviderConfig
+    from llm_router_api.upstream.client import UpstreamClient
+
+    up = upstreams()
+    monitor = HealthMonitor(None, ProviderStates(failures_to_eject=3, cooldown=1, clock=lambda: 0.0),
+                            UpstreamClient(pool_size=2, connect_timeout=1), interval=1, connect_timeout=1,
+                            on_recovered=lambda _id: None)
+    behind_proxy = ProviderConfig(id="p", api_host=up.url + "only-chat/", api_type="vllm")  # /only-chat/health: 404
+    assert monitor.check(behind_proxy) is None
+    assert [r.path for r in up.requests] == ["/only-chat/health"]
+    up.behaviour = "fail500"
+    assert monitor.check(behind_proxy) == "health_http_500"
+    up.stop()
+    assert monitor.check(behind_proxy) == "health_connect"
