@@ -120,9 +120,10 @@ class Weighted(_Stateless):
 class DynamicWeighted(_Stateless):
     """``weight`` scaled by how fast and how reliably each provider answers, as this worker saw it.
 
-    Latency (to the answer's first byte) and success are moving averages per provider; the
-    effective weight is ``weight * (fastest latency / this latency) * success**2``, so a provider
-    twice as slow gets half the traffic and one failing half its requests a quarter. A provider
+    Latency (to a stream's first event, or a non-streamed answer's head) and success are moving
+    averages per provider; the effective weight is ``weight * (fastest latency / this latency) *
+    success**2``, so a provider twice as slow gets half the traffic and one failing half its
+    requests a quarter. A provider
     not yet observed counts as fast as the fastest, so it gets tried.
     """
 
