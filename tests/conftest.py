@@ -142,6 +142,14 @@ def wait_until_ready(url: str, process: subprocess.Popen, log_path: Path, timeou
     raise RuntimeError(f"gateway not ready in {timeout}s:\n{log_path.read_text()}")
 
 
+def until(condition, timeout: float = 15.0, what: str = "condition") -> None:
+    """Wait for a state the test can observe (not for time to pass), failing after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} not reached in {timeout}s"
+        time.sleep(0.01)  # polling a condition, not synchronising on elapsed time
+
+
 def gateway_env(config_path: Path, port: int, **variables: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_ROUTER_")}
     env.update({

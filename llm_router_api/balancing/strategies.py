@@ -184,22 +184,18 @@ class FirstAvailableOptim(FirstAvailable):
     pick = Pick.AFFINITY
 
 
-class LeastOutstanding(_Stateless):
+class LeastOutstanding(Balanced):
     """Ours: the provider with the fewest requests in flight cluster-wide per unit of ``weight``.
 
     A fast server finishes sooner, so it has fewer in flight and gets more: traffic follows
     speed without configuration, and a server that slows down (a long prompt, a busy batch) gets
     less at once. ``weight`` says how much more one server can take (a GPU twice as fast: 2).
+    The slot pool compares the counts (``Pick.LEAST``); the order inherited from ``balanced``
+    only breaks ties, in turn.
     """
 
     name = "least_outstanding"
     pick = Pick.LEAST
-
-    def __init__(self) -> None:
-        self._rotation = _Rotation()
-
-    def order(self, model, providers):
-        return self._rotation.rotated(model, providers)  # ties go in turn
 
 
 STRATEGIES = {cls.name: cls for cls in (Balanced, Weighted, DynamicWeighted, FirstAvailable, FirstAvailableOptim,

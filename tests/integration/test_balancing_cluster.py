@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from tests.conftest import provider
+from tests.conftest import provider, until
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -26,13 +26,6 @@ def posts(up) -> int:
 
 def health_checks(up) -> int:
     return sum(1 for r in up.requests if r.method == "GET" and r.path == "/health")
-
-
-def until(condition, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} not reached in {timeout}s"
-        time.sleep(0.02)  # polling a condition, not synchronising on elapsed time
 
 
 def in_background(fn, *args, **kwargs):

@@ -17,6 +17,7 @@ from llm_router_api.balancing.renewer import LeaseRenewer
 from llm_router_api.balancing.slots import UNLIMITED, Candidate, LocalSlots, Pick, SlotRequest, choose
 from llm_router_api.balancing.wakeups import RedisWakeups, WaitRoom
 from llm_router_api.config.models import ModelConfig, ProviderConfig
+from tests.conftest import until
 
 
 class Clock:
@@ -211,19 +212,12 @@ def wait_in_thread(b, m, wait_seconds):
     return thread, result
 
 
-def until(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.005)  # polling a condition, not synchronising on elapsed time
-
-
 def test_a_waiter_is_woken_when_a_slot_frees_and_keeps_its_place_in_line(make_balancer):
     b = make_balancer("first_available")
     m = model(p("a", max_concurrency=1))
     held = b.acquire(m)
     thread, result = wait_in_thread(b, m, 20.0)
-    until(lambda: b.room.count == 1)
+    until(lambda: b.room.count == 1, timeout=10.0, what="the waiter in line")
     held.release(Outcome.SUCCESS)
     # A newcomer that does not wait cannot take the slot freed for the one in line.
     assert b.acquire(m) is Refusal.BUSY
