@@ -19,8 +19,7 @@ def _config_check(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}")
         return 1
-    providers = {p.id for m in config.models for p in (*m.providers, *m.providers_sleep)}
-    print(f"{path}: OK, {len(config.models)} active model(s), {len(providers)} provider(s)")
+    print(f"{path}: OK, {len(config.models)} active model(s), {len(config.distinct_providers())} provider(s)")
     return 0
 
 

@@ -17,8 +17,7 @@ def per_process_capacity_note(settings: Settings, config: ModelsConfig) -> str |
     """Why max_concurrency is only approximate here, or None when it is exact."""
     if settings.redis_host or settings.server_type != "gunicorn" or settings.server_workers_count == 1:
         return None
-    limited = [p.id for m in config.models for p in m.providers + m.providers_sleep if p.max_concurrency]
-    if not limited:
+    if not any(p.max_concurrency for m in config.models for p in m.all_providers):
         return None
     return (f"llm-router: note: LLM_ROUTER_REDIS_HOST is not set, so each of the {settings.server_workers_count} "
             "workers enforces its own share of max_concurrency (rounded up); set it for one exact, "

@@ -110,7 +110,7 @@ class Balancer:
         deadline = self.clock() + wait_seconds
         if self.wakeups is not None:
             self.wakeups.ensure_started()
-        provider_ids = [p.id for p in model.providers + model.providers_sleep]
+        provider_ids = [p.id for p in model.all_providers]
         with self.room.waiting(provider_ids) as woken:
             while True:
                 # Registered before this try, so a slot freed right after it still wakes us.

@@ -44,14 +44,6 @@ def health_target(provider: ProviderConfig) -> str:
     return base + HEALTH_PATHS.get(provider.api_type, "/v1/models")
 
 
-def distinct_providers(store: ConfigStore) -> list[ProviderConfig]:
-    seen: dict[str, ProviderConfig] = {}
-    for model in store.current().models:
-        for provider in model.providers + model.providers_sleep:
-            seen.setdefault(provider.id, provider)
-    return list(seen.values())
-
-
 class HealthMonitor:
     def __init__(self, store: ConfigStore, states: ProviderStates, client: UpstreamClient, *, interval: float,
                  connect_timeout: float, on_recovered: Callable[[str], None]):
@@ -85,7 +77,7 @@ class HealthMonitor:
         return None if response.status < 500 else f"health_http_{response.status}"
 
     def check_all(self, providers: Iterable[ProviderConfig] | None = None) -> dict[str, str | None]:
-        providers = list(providers if providers is not None else distinct_providers(self.store))
+        providers = list(providers if providers is not None else self.store.current().distinct_providers())
         if not providers:
             return {}
         if self._pool is None:

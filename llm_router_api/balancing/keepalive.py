@@ -52,7 +52,7 @@ class KeepAlivePinger:
 
     def due(self) -> list[tuple[ModelConfig, ProviderConfig]]:
         """Providers whose host holds this model and is idle: the ones to ping now."""
-        pairs = [(m, p) for m in self.store.current().models for p in m.providers + m.providers_sleep
+        pairs = [(m, p) for m in self.store.current().models for p in m.all_providers
                  if p.keep_alive not in (None, "", 0)]
         if not pairs:
             return []

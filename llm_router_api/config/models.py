@@ -42,6 +42,11 @@ class ModelConfig:
     providers_sleep: tuple[ProviderConfig, ...] = ()
     aliases: tuple[str, ...] = ()
 
+    @property
+    def all_providers(self) -> tuple[ProviderConfig, ...]:
+        """``providers`` then ``providers_sleep``."""
+        return self.providers + self.providers_sleep
+
     def upstream_name(self, provider: ProviderConfig) -> str:
         """The model name sent to ``provider``: its ``model_path``, else the model's own name."""
         return provider.model_path or self.name
@@ -65,6 +70,14 @@ class ModelsConfig:
 
     def resolve(self, public_name: str) -> ModelConfig | None:
         return self.by_public_name.get(public_name)
+
+    def distinct_providers(self) -> list[ProviderConfig]:
+        """Each server once (the same id under several models is one server), in config order."""
+        seen: dict[str, ProviderConfig] = {}
+        for model in self.models:
+            for provider in model.all_providers:
+                seen.setdefault(provider.id, provider)
+        return list(seen.values())
 
     def public_names(self) -> list[tuple[str, ModelConfig]]:
         """Every name a client may ask for, models first in config order, then aliases."""

@@ -37,8 +37,7 @@ def create_operations_blueprint(store: ConfigStore, balancing: Balancing, strate
 
     def health():
         config = store.current()
-        ids = list(dict.fromkeys(p.id for m in config.models for p in m.providers + m.providers_sleep))
-        in_flight = balancing.slots.in_flight(ids)
+        in_flight = balancing.slots.in_flight([p.id for p in config.distinct_providers()])
         models = []
         for model in config.models:
             providers = []
