@@ -6,6 +6,16 @@ the CPU the gateway spends on them: the fake must never be the bottleneck of a b
 
 Tests run it in-process (``with FakeUpstream(...) as up``); benchmarks run it on the command line:
 ``python -m tests.upstreams.fake_openai --port 9100 --token-delay 0.02 --n-tokens 64``.
+
+Plain chat (and every completion) takes a fast path: ``tok0 tok1 ...`` or ``echo:`` text. A chat
+with tools, tool messages, ``stop``, content parts, or a last message starting with ``sys?`` or
+``think:`` is answered by :mod:`tests.upstreams.scripted` instead, the brain every fake shares
+(tool calls, ``reasoning_content``, vLLM's ``stop_reason``). With ``serves_responses=True``,
+``POST /v1/responses`` answers a minimal OpenAI Responses API from the same brain.
+
+The HTTP machinery (:class:`_Connection`, :class:`_Reply`, :class:`_Stream`) is shared by the
+other protocol fakes (``fake_ollama``, ``fake_anthropic``): they subclass :class:`FakeUpstream`
+and override ``_route`` and ``_error``.
 """
 
 from __future__ import annotations
@@ -16,7 +26,6 @@ import base64
 import hashlib
 import itertools
 import json
-import re
 import socket
 import threading
 import time
@@ -25,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tests.upstreams.scripted import WORDS, Answer, Message, answer, content_text, json_pieces, pieces, stop_list
 from tests.upstreams.threaded import ThreadedServer
 
 BEHAVIOURS = frozenset(
@@ -32,11 +42,20 @@ BEHAVIOURS = frozenset(
 )
 
 _MAX_HEAD = 64 * 1024
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
+_KINDS = {400: "BadRequestError", 401: "AuthenticationError", 404: "NotFoundError", 429: "RateLimitError"}
+_FAILURES = {"fail500": 500, "fail429": 429, "fail400": 400}
 _JSON = "content-type: application/json\r\n"
 _SSE = "content-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_WORDS = re.compile(r"\s*\S+\s*|\s+")  # stream pieces that concatenate back to the exact text
+_WORDS = WORDS  # stream pieces that concatenate back to the exact text
 
 
 @dataclass(slots=True)
@@ -59,18 +78,25 @@ class _Reply:
 
 @dataclass(slots=True)
 class _Stream:
-    """An SSE answer, already framed as HTTP chunks (one chunk per event)."""
+    """A streamed answer (SSE unless ``headers`` say otherwise), already framed as HTTP chunks (one per event)."""
 
     lead: list[bytes]  # before the tokens: chat's role chunk
-    tokens: list[bytes]
+    tokens: list[bytes]  # the events spread over time (token_delay before each; drop_mid_stream cuts here)
     tail: list[bytes]  # finish chunk, usage chunk, [DONE], terminating chunk
+    headers: str = _SSE  # header lines, each ending in CRLF
 
 
 def _chunk(payload: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(payload), payload)
 
 
-_DONE = _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
+_END = b"0\r\n\r\n"  # the terminating chunk
+_DONE = _chunk(b"data: [DONE]\n\n") + _END
+
+
+def _sse(name: str, payload: Any) -> bytes:
+    """One named SSE event (Anthropic's and the Responses API's framing) as an HTTP chunk."""
+    return _chunk(b"event: %s\ndata: %s\n\n" % (name.encode(), _encode(payload).encode()))
 
 
 def _error(status: int, message: str, kind: str, headers: str = _JSON) -> _Reply:
@@ -79,9 +105,6 @@ def _error(status: int, message: str, kind: str, headers: str = _JSON) -> _Reply
 
 
 _HEALTH = _Reply(200, b"", "")
-_FAIL500 = _error(500, "internal failure", "InternalServerError")
-_FAIL429 = _error(429, "rate limit exceeded", "RateLimitError", _JSON + "retry-after: 1\r\n")
-_NOT_JSON = _error(400, "request body must be a JSON object", "BadRequestError")
 
 
 def _count_words(value: Any) -> int:
@@ -220,7 +243,7 @@ class _Connection(asyncio.Protocol):
                 request = _parse_request(self._buf)
             except ValueError as exc:
                 self._keep_alive = False
-                reply = _error(400, f"malformed HTTP request: {exc}", "BadRequestError")
+                reply = self._up._error(400, f"malformed HTTP request: {exc}")
                 self._transport.write(self._head(reply.status, reply.headers, len(reply.body)) + reply.body)
                 self._transport.close()
                 return
@@ -241,7 +264,7 @@ class _Connection(asyncio.Protocol):
             self._end()
             self._transport.close()
             return
-        reply = up._reply(behaviour, method, target.partition("?")[0], parsed)
+        reply = up._reply(behaviour, method, target.partition("?")[0], parsed, headers)
         drop_after = up.drop_after if behaviour == "drop_mid_stream" else None
         delay = up.headers_delay if behaviour == "slow" else 0.0
         if delay > 0 or isinstance(reply, _Stream):
@@ -270,7 +293,7 @@ class _Connection(asyncio.Protocol):
             self._write(reply, drop_after)
         else:
             write = self._transport.write
-            write(self._head(200, _SSE) + b"".join(reply.lead))
+            write(self._head(200, reply.headers) + b"".join(reply.lead))
             tokens = reply.tokens if drop_after is None else reply.tokens[:drop_after]
             for event in tokens:
                 if token_delay > 0:
@@ -294,6 +317,9 @@ class _Connection(asyncio.Protocol):
         self._transport.abort()
 
 
+_POSTS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
+
+
 class FakeUpstream(ThreadedServer):
     """A vLLM-like server on 127.0.0.1 whose behaviour tests can switch while it runs.
 
@@ -314,6 +340,7 @@ class FakeUpstream(ThreadedServer):
         model: str = "test-model",
         host: str = "127.0.0.1",
         port: int = 0,
+        serves_responses: bool = False,
     ) -> None:
         self.behaviour = behaviour
         self.token_delay = token_delay
@@ -321,6 +348,7 @@ class FakeUpstream(ThreadedServer):
         self.headers_delay = headers_delay
         self.drop_after = drop_after
         self.model = model
+        self.serves_responses = serves_responses  # POST /v1/responses answers (else 404, as vLLM did)
         self.host = host
         self.port = port
         self.requests: list[RecordedRequest] = []
@@ -403,34 +431,58 @@ class FakeUpstream(ThreadedServer):
 
     # Answers (run on the loop thread).
 
-    def _reply(self, behaviour: str, method: str, path: str, parsed: Any) -> _Reply | _Stream:
-        if behaviour == "fail500":
-            return _FAIL500
-        if behaviour == "fail429":
-            return _FAIL429
-        if behaviour == "fail400":
+    def _reply(
+        self, behaviour: str, method: str, path: str, parsed: Any, headers: dict[str, str]
+    ) -> _Reply | _Stream:
+        status = _FAILURES.get(behaviour)
+        if status is None:
+            return self._route(method, path, parsed, headers)
+        if status == 400:
             model = parsed.get("model", self.model) if isinstance(parsed, dict) else self.model
-            return _error(400, f"The model `{model}` does not exist.", "BadRequestError")
+            return self._error(400, f"The model `{model}` does not exist.")
+        reply = self._error(status, "rate limit exceeded" if status == 429 else "internal failure")
+        if status == 429:
+            reply.headers += "retry-after: 1\r\n"
+        return reply
+
+    def _error(self, status: int, message: str) -> _Reply:
+        """An error in this server's protocol (subclasses speaking another one override it)."""
+        return _error(status, message, _KINDS.get(status, "InternalServerError"))
+
+    def _route(self, method: str, path: str, parsed: Any, headers: dict[str, str]) -> _Reply | _Stream:
         if method == "GET":
             if path == "/health":
                 return _HEALTH
             if path == "/v1/models":
                 card = {"id": self.model, "object": "model", "created": int(time.time()), "owned_by": "vllm"}
                 return _Reply(200, _encode({"object": "list", "data": [card]}).encode())
-        elif method == "POST" and path in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings"):
+        elif method == "POST" and (path in _POSTS or (path == "/v1/responses" and self.serves_responses)):
             if not isinstance(parsed, dict):
-                return _NOT_JSON
+                return self._error(400, "request body must be a JSON object")
             if path == "/v1/chat/completions":
                 return self._chat(parsed)
             if path == "/v1/completions":
                 return self._completion(parsed)
+            if path == "/v1/responses":
+                return self._responses(parsed)
             return self._embeddings(parsed)
-        return _error(404, f"Not Found: {method} {path}", "NotFoundError")
+        return self._error(404, f"Not Found: {method} {path}")
 
     def _chat(self, body: dict[str, Any]) -> _Reply | _Stream:
         messages = body.get("messages")
-        contents = [m.get("content") for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
-        return self._generate(body, True, contents[-1] if contents else None, _count_words(contents))
+        if not isinstance(messages, list):
+            messages = []
+        contents = [m.get("content") for m in messages if isinstance(m, dict)]
+        last = contents[-1] if contents else None
+        if (
+            body.get("tools")
+            or body.get("stop")
+            or isinstance(last, list)
+            or (isinstance(last, str) and last.startswith(("sys?", "think:")))
+            or any(isinstance(m, dict) and (m.get("role") == "tool" or m.get("tool_calls")) for m in messages)
+        ):
+            return self._scripted_chat(body, messages)
+        return self._generate(body, True, last, _count_words(contents))
 
     def _completion(self, body: dict[str, Any]) -> _Reply | _Stream:
         prompt = body.get("prompt")
@@ -484,6 +536,150 @@ class FakeUpstream(ThreadedServer):
             tail.append(event(usage=usage))
         return _Stream([_chunk(e) for e in lead], tokens, [_chunk(e) for e in tail] + [_DONE])
 
+    def _scripted_chat(self, body: dict[str, Any], messages: list[Any]) -> _Reply | _Stream:
+        """A chat answered by the scripted brain, in vLLM's chat format (tool calls, reasoning, stop_reason)."""
+        convo = [
+            Message("system" if m.get("role") == "developer" else str(m.get("role")), content_text(m.get("content")))
+            for m in messages
+            if isinstance(m, dict)
+        ]
+        tools = [] if body.get("tool_choice") == "none" else _function_names(body.get("tools"))
+        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        out = answer(
+            convo, tools=tools, stop=stop_list(body.get("stop")), max_tokens=_int_or_none(limit), n_tokens=self.n_tokens
+        )
+        model, created, rid = body.get("model", self.model), int(time.time()), f"chatcmpl-{next(self._ids)}"
+        calls = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": _encode(c.arguments)}}
+            for c in out.tool_calls
+        ]
+        usage = _usage(out)
+        if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": out.text if out.text or not calls else None}
+            if out.reasoning is not None:
+                message["reasoning_content"] = out.reasoning
+            if calls:
+                message["tool_calls"] = calls
+            choice = {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": out.finish,
+                "stop_reason": out.matched_stop,
+            }
+            envelope = {"id": rid, "object": "chat.completion", "created": created, "model": model}
+            return _Reply(200, _encode({**envelope, "choices": [choice], "usage": usage}).encode())
+
+        def event(delta: dict[str, Any] | None, **extra: Any) -> bytes:
+            choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]
+            envelope = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model}
+            return _chunk(b"data: " + _encode({**envelope, "choices": choices, **extra}).encode() + b"\n\n")
+
+        tokens = [event({"reasoning_content": piece}) for piece in pieces(out.reasoning or "")]
+        tokens += [event({"content": piece}) for piece in pieces(out.text)]
+        for index, call in enumerate(calls):
+            function = call["function"]
+            first = {**call, "index": index, "function": {"name": function["name"], "arguments": ""}}
+            tokens.append(event({"tool_calls": [first]}))
+            tokens += [
+                event({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+                for piece in json_pieces(function["arguments"])
+            ]
+        finish = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": out.finish}
+        tail = [event(None, choices=[{**finish, "stop_reason": out.matched_stop}])]
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            tail.append(event(None, usage=usage))
+        return _Stream([event({"role": "assistant", "content": ""})], tokens, tail + [_DONE])
+
+    def _responses(self, body: dict[str, Any]) -> _Reply | _Stream:
+        """A minimal OpenAI Responses API: text and function calls, answered by the scripted brain."""
+        items = body.get("input")
+        convo = [Message("system", body["instructions"])] if isinstance(body.get("instructions"), str) else []
+        if isinstance(items, str):
+            convo.append(Message("user", items))
+        elif isinstance(items, list):
+            for item in items:
+                kind = item.get("type", "message") if isinstance(item, dict) else None
+                if kind == "message":
+                    role = "system" if item.get("role") == "developer" else str(item.get("role"))
+                    convo.append(Message(role, content_text(item.get("content"))))
+                elif kind == "function_call_output":
+                    convo.append(Message("tool", content_text(item.get("output"))))
+                elif kind == "function_call":
+                    convo.append(Message("assistant", ""))
+        else:
+            return self._error(400, "input must be a string or a list of input items")
+        tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+        names = [t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)]
+        out = answer(convo, tools=names, max_tokens=_int_or_none(body.get("max_output_tokens")), n_tokens=self.n_tokens)
+        number = next(self._ids)
+        rid, msg_id = f"resp_{number:08x}", f"msg_{number:08x}"
+        message = {"type": "message", "id": msg_id, "status": "completed", "role": "assistant", "content": []}
+        text_part = {"type": "output_text", "text": out.text, "annotations": []}
+        calls = [
+            {
+                "type": "function_call",
+                "id": "fc_" + c.id.removeprefix("call_"),
+                "call_id": c.id,
+                "name": c.name,
+                "arguments": _encode(c.arguments),
+                "status": "completed",
+            }
+            for c in out.tool_calls
+        ]
+        output = ([{**message, "content": [text_part]}] if out.text or not calls else []) + calls
+        response = {
+            "id": rid,
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "incomplete" if out.finish == "length" else "completed",
+            "incomplete_details": {"reason": "max_output_tokens"} if out.finish == "length" else None,
+            "error": None,
+            "model": body.get("model", self.model),
+            "output": output,
+            "usage": {
+                "input_tokens": out.prompt_tokens,
+                "output_tokens": out.completion_tokens,
+                "total_tokens": out.prompt_tokens + out.completion_tokens,
+            },
+        }
+        if not body.get("stream"):
+            return _Reply(200, _encode(response).encode())
+
+        numbers = itertools.count()
+
+        def event(name: str, **data: Any) -> bytes:
+            return _sse(name, {"type": name, **data, "sequence_number": next(numbers)})
+
+        start = {**response, "status": "in_progress", "incomplete_details": None, "output": [], "usage": None}
+        lead = [event("response.created", response=start), event("response.in_progress", response=start)]
+        tokens = []
+        if output[0]["type"] == "message":
+            at = {"item_id": msg_id, "output_index": 0, "content_index": 0}
+            tokens += [
+                event("response.output_item.added", output_index=0, item={**message, "status": "in_progress"}),
+                event("response.content_part.added", **at, part={**text_part, "text": ""}),
+            ]
+            tokens += [event("response.output_text.delta", **at, delta=piece) for piece in pieces(out.text)]
+            tokens += [
+                event("response.output_text.done", **at, text=out.text),
+                event("response.content_part.done", **at, part=text_part),
+                event("response.output_item.done", output_index=0, item=output[0]),
+            ]
+        for index, call in enumerate(calls, len(output) - len(calls)):
+            at = {"item_id": call["id"], "output_index": index}
+            tokens.append(event("response.output_item.added", output_index=index, item={**call, "arguments": ""}))
+            tokens += [
+                event("response.function_call_arguments.delta", **at, delta=piece)
+                for piece in json_pieces(call["arguments"])
+            ]
+            tokens += [
+                event("response.function_call_arguments.done", **at, arguments=call["arguments"]),
+                event("response.output_item.done", output_index=index, item=call),
+            ]
+        return _Stream(lead, tokens, [event("response.completed", response=response), _END])
+
     def _embeddings(self, body: dict[str, Any]) -> _Reply:
         inputs = body.get("input")
         if isinstance(inputs, str):
@@ -503,6 +699,23 @@ class FakeUpstream(ThreadedServer):
             200,
             _encode({"object": "list", "data": data, "model": body.get("model", self.model), "usage": usage}).encode(),
         )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _function_names(tools: Any) -> list[str]:
+    """Tool names offered in OpenAI's (and Ollama's) ``tools`` list, in order."""
+    if not isinstance(tools, list):
+        return []
+    functions = [t.get("function") for t in tools if isinstance(t, dict)]
+    return [f["name"] for f in functions if isinstance(f, dict) and isinstance(f.get("name"), str)]
+
+
+def _usage(out: Answer) -> dict[str, int]:
+    total = out.prompt_tokens + out.completion_tokens
+    return {"prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens, "total_tokens": total}
 
 
 def closed_port() -> int:

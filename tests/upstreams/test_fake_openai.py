@@ -301,3 +301,142 @@ def test_command_line_serves_until_sigterm() -> None:
         assert requests.get(url + "v1/models").json()["data"][0]["id"] == "cli-model"
         process.send_signal(signal.SIGTERM)
         assert process.wait(5) == 0
+
+
+# The scripted path: tools, tool results, reasoning, stop strings, content parts (see scripted.py).
+
+TOOLS: list[Any] = [
+    {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}},
+    {"type": "function", "function": {"name": "other", "parameters": {"type": "object"}}},
+]
+
+
+def test_tool_call(fake: FakeUpstream) -> None:
+    answer = sdk(fake).chat.completions.create(model="m", messages=HELLO, tools=TOOLS)
+    choice = answer.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content is None
+    (call,) = choice.message.tool_calls or []
+    assert call.id.startswith("call_") and call.type == "function"
+    assert call.function.name == "lookup"
+    assert json.loads(call.function.arguments) == {"query": "hello there world"}
+    assert answer.usage is not None and (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (5, 1)
+
+
+def test_tool_call_stream(fake: FakeUpstream) -> None:
+    chunks = list(
+        sdk(fake).chat.completions.create(
+            model="m", messages=HELLO, tools=TOOLS, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    deltas = [c.choices[0].delta.tool_calls for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+    first = deltas[0][0]
+    assert (first.index, first.type, first.function.name, first.function.arguments) == (0, "function", "lookup", "")
+    assert first.id is not None and first.id.startswith("call_")
+    rest = [d[0] for d in deltas[1:]]
+    assert len(rest) >= 2 and all(d.index == 0 and d.id is None and d.function.name is None for d in rest)
+    assert json.loads("".join(d.function.arguments for d in rest)) == {"query": "hello there world"}
+    assert chunks[-2].choices[0].finish_reason == "tool_calls"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 1
+
+
+def test_tool_result_and_assistant_tool_calls(fake: FakeUpstream) -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+    messages = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+    ]
+    answer = chat(fake, messages=messages, tools=TOOLS).json()
+    assert answer["choices"][0]["message"] == {"role": "assistant", "content": "result: sunny"}
+    assert answer["choices"][0]["finish_reason"] == "stop"
+
+
+def test_reasoning_content(fake: FakeUpstream) -> None:
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "think: a b"}]
+    message = chat(fake, messages=messages).json()["choices"][0]["message"]
+    assert message == {"role": "assistant", "content": "a b", "reasoning_content": "pondering a b"}
+    chunks = list(sdk(fake).chat.completions.create(model="m", messages=messages, stream=True))
+    deltas = [c.choices[0].delta for c in chunks]
+    assert "".join(getattr(d, "reasoning_content", None) or "" for d in deltas) == "pondering a b"
+    assert [d.content for d in deltas if d.content] == ["a ", "b"]
+
+
+def test_stop_string_and_vllm_stop_reason(fake: FakeUpstream) -> None:
+    choice = chat(fake, stop=["tok2"]).json()["choices"][0]
+    assert (choice["message"]["content"], choice["finish_reason"]) == ("tok0 tok1 ", "stop")
+    assert choice["stop_reason"] == "tok2"
+    assert chat(fake, stop="nope").json()["choices"][0]["stop_reason"] is None
+    lines = [line for line in chat(fake, stream=True, stop="tok1").iter_lines() if line.startswith(b"data: {")]
+    finish = json.loads(lines[-1][6:])["choices"][0]
+    assert (finish["finish_reason"], finish["stop_reason"]) == ("stop", "tok1")
+
+
+def test_system_question_and_content_parts(fake: FakeUpstream) -> None:
+    system = [{"type": "text", "text": "be brief"}]
+    messages = [{"role": "developer", "content": system}, {"role": "user", "content": "sys?"}]
+    assert chat(fake, messages=messages).json()["choices"][0]["message"]["content"] == "be brief"
+    content = [{"type": "text", "text": "echo:a b"}, {"type": "image_url", "image_url": {}}]
+    answer = chat(fake, messages=[{"role": "user", "content": content}]).json()
+    assert answer["choices"][0]["message"]["content"] == "a b"
+
+
+def test_responses_route_is_off_by_default(fake: FakeUpstream) -> None:
+    assert requests.post(fake.url + "v1/responses", json={"model": "m", "input": "hi"}).status_code == 404
+
+
+@pytest.fixture
+def responses() -> Iterator[FakeUpstream]:
+    with FakeUpstream(n_tokens=3, serves_responses=True) as up:
+        yield up
+
+
+def test_responses(responses: FakeUpstream) -> None:
+    body = requests.post(responses.url + "v1/responses", json={"model": "m", "input": "echo:a b"}).json()
+    assert body["id"].startswith("resp_") and body["object"] == "response" and body["status"] == "completed"
+    assert body["model"] == "m" and isinstance(body["created_at"], int)
+    (item,) = body["output"]
+    assert item["type"] == "message" and item["role"] == "assistant" and item["status"] == "completed"
+    assert item["content"] == [{"type": "output_text", "text": "a b", "annotations": []}]
+    assert body["usage"] == {"input_tokens": 2, "output_tokens": 2, "total_tokens": 4}
+    question = [{"type": "input_text", "text": "sys?"}]
+    items = [{"role": "developer", "content": "be brief"}, {"role": "user", "content": question}]
+    answer = sdk(responses).responses.create(model="m", input=items, instructions="first")  # type: ignore[arg-type]
+    assert answer.output_text == "first | be brief"
+    limited = sdk(responses).responses.create(model="m", input="hi", max_output_tokens=2)
+    assert (limited.output_text, limited.status) == ("tok0 tok1", "incomplete")
+
+
+def test_responses_stream(responses: FakeUpstream) -> None:
+    body = {"model": "m", "input": "hi", "stream": True}
+    response = requests.post(responses.url + "v1/responses", json=body, stream=True)
+    assert response.headers["content-type"] == "text/event-stream"
+    events = [chunk.decode().split("\n") for chunk in response.raw.read_chunked()]
+    names = [lines[0].removeprefix("event: ") for lines in events]
+    payloads = [json.loads(lines[1].removeprefix("data: ")) for lines in events]
+    assert names[:2] == ["response.created", "response.in_progress"] and names[-1] == "response.completed"
+    assert [p["type"] for p in payloads] == names
+    assert [p["sequence_number"] for p in payloads] == list(range(len(names)))
+    assert [p["delta"] for p in payloads if p["type"] == "response.output_text.delta"] == ["tok0 ", "tok1 ", "tok2"]
+    assert payloads[-1]["response"]["output"][0]["content"][0]["text"] == "tok0 tok1 tok2"
+    with sdk(responses).responses.stream(model="m", input="echo:x y") as stream:
+        assert stream.get_final_response().output_text == "x y"
+
+
+def test_responses_function_call(responses: FakeUpstream) -> None:
+    tools: list[Any] = [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}]
+    answer = sdk(responses).responses.create(model="m", input="where?", tools=tools)
+    (call,) = answer.output
+    assert call.type == "function_call" and call.name == "lookup" and call.call_id.startswith("call_")
+    assert json.loads(call.arguments) == {"query": "where?"}
+    followup: list[Any] = [
+        {"role": "user", "content": "where?"},
+        {"type": "function_call", "call_id": call.call_id, "name": "lookup", "arguments": call.arguments},
+        {"type": "function_call_output", "call_id": call.call_id, "output": "here"},
+    ]
+    assert sdk(responses).responses.create(model="m", input=followup, tools=tools).output_text == "result: here"
+    with sdk(responses).responses.stream(model="m", input="where?", tools=tools) as stream:
+        events = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert events.count("response.function_call_arguments.delta") >= 2
+    assert final.output[0].type == "function_call"
