@@ -31,3 +31,16 @@ class ProtocolFailed(TransportError):
 
 class NoResponse(ProtocolFailed):
     """The connection closed before any byte of the answer: the request was not processed."""
+
+
+class StreamFailed(Exception):
+    """A stream decoder met the upstream's own error event, or the stream ended unfinished.
+
+    ``code`` is ``upstream_stream_error`` (an error event) or ``upstream_stream_truncated``;
+    ``message`` is safe to show (the decoder takes only the upstream's message text).
+    """
+
+    def __init__(self, message: str, code: str = "upstream_stream_error"):
+        super().__init__(message)
+        self.message = message
+        self.code = code
