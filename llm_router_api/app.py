@@ -16,9 +16,14 @@ from .balancing.wiring import Balancing, build_balancing
 from .config.store import ConfigStore
 from .dispatch import Dispatcher, FailoverPolicy
 from .logging_setup import configure_logging
+from .routes.anthropic import create_anthropic_blueprint
 from .routes.errors import register_error_handlers
+from .routes.exchange import Exchange
+from .routes.lmstudio import create_lmstudio_blueprint
+from .routes.ollama import PATHS as OLLAMA_PATHS, create_ollama_blueprint
 from .routes.openai import create_openai_blueprint
 from .routes.operations import create_operations_blueprint
+from .routes.responses import create_responses_blueprint
 from .settings import Settings
 from .upstream.client import UpstreamClient
 
@@ -59,8 +64,14 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     # worker after fork (preload is off); the per-request check restarts it in a forked child.
     gateway.balancing.ensure_started()
     app.before_request(gateway.balancing.ensure_started)
-    app.register_blueprint(create_openai_blueprint(gateway.store, gateway.dispatcher, settings.ep_prefix,
-                                                   settings.max_request_body_size))
+    exchange = Exchange(gateway.store, gateway.dispatcher)
+    limit = settings.max_request_body_size
+    app.register_blueprint(create_openai_blueprint(gateway.store, exchange, settings.ep_prefix, limit,
+                                                   skip_paths=frozenset(OLLAMA_PATHS)))
+    app.register_blueprint(create_responses_blueprint(exchange, settings.ep_prefix, limit))
+    app.register_blueprint(create_anthropic_blueprint(exchange, settings.ep_prefix, limit))
+    app.register_blueprint(create_ollama_blueprint(gateway.store, exchange, limit))
+    app.register_blueprint(create_lmstudio_blueprint(gateway.store, exchange, limit))
     app.register_blueprint(create_operations_blueprint(gateway.store, gateway.balancing, settings.balance_strategy,
                                                        settings.ep_prefix))
     return app

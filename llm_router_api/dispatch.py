@@ -5,6 +5,11 @@ provider, within ``max_attempts`` and a total ``deadline``. Nothing is retried o
 been handed to the client: for streams the first chunk is read here, before the client sees a
 status line, so a provider that accepts and dies at once still fails over. 4xx answers other
 than 429 are the caller's problem and go back as they are (with the private model name hidden).
+
+What goes out depends on the provider's protocol: a provider of the client's own protocol gets
+the client's request as it came (``NativeCall``, unknown fields intact); any other gets the
+canonical request in its protocol (``upstream/wires.py``). The result says which happened, so
+the route knows whether to relay the answer or convert it.
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ from typing import Callable
 
 from .balancing import Balancer, Lease, Outcome, Refusal
 from .config.models import ModelConfig
-from .errors import ClientClosedRequest, GatewayError, NoProviderAvailable, UpstreamFailed, UpstreamTimeout
+from .dialects.base import CanonicalRequest
+from .errors import (ClientClosedRequest, GatewayError, InvalidRequest, NoProviderAvailable, UpstreamFailed,
+                     UpstreamTimeout)
 from .upstream import openai_wire
 from .upstream.client import UpstreamClient
 from .upstream.errors import TransportError
 from .upstream.http11 import Response
 from .upstream.origin import Origin
+from .upstream.wire import Outgoing
+from .upstream.wires import family_of, native_path, wire_for
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +46,60 @@ class FailoverPolicy:
     queue_wait: float = 0.0  # how long a request may wait in line for a free slot
 
 
+@dataclass(frozen=True)
+class NativeCall:
+    """The client's request as it came, for a provider that speaks the client's protocol.
+
+    ``path`` is from the server root (``/v1/chat/completions``, ``/api/chat``, ``/v1/messages``).
+    ``unserved`` lists statuses that mean "this server has no such route" (the Responses API on
+    a server without it): the canonical request then goes to the same provider instead, and the
+    provider is remembered as one that needs it.
+    """
+
+    family: str
+    path: str
+    payload: dict
+    raw: bytes
+    unserved: frozenset[int] = frozenset()
+
+
+@dataclass
+class Call:
+    """One client request: the canonical form, and the client's own when it can pass through."""
+
+    canonical: CanonicalRequest
+    native: NativeCall | None = None
+
+    @property
+    def stream(self) -> bool:
+        return self.canonical.stream
+
+
 @dataclass
 class UpstreamReply:
-    """A complete answer (success or a client error) to pass back as it is."""
+    """A complete answer (success or a client error).
+
+    ``native``: the body is in the client's protocol (relay it); else in ``wire``'s (decode it).
+    """
 
     status: int
     body: bytes
     content_type: str
+    wire: object = None
+    native: bool = True
 
 
 @dataclass
 class UpstreamStream:
-    """A streaming answer whose first chunk has arrived; the caller relays the rest."""
+    """A streaming answer whose first chunk has arrived; the caller relays or converts the rest."""
 
     lease: Lease
     response: Response
     first_chunk: bytes
     content_type: str
     rewriter: openai_wire.ModelNameRewriter
+    wire: object = None
+    native: bool = True
 
     @property
     def provider_id(self) -> str:
@@ -68,14 +113,16 @@ class Dispatcher:
         self.client = client
         self.policy = policy
         self.clock = clock
+        self._unserved: set[tuple[str, str]] = set()  # (provider id, native path) that answered "no such route"
 
-    def send(self, model: ModelConfig, public_name: str, endpoint: str, payload: dict, raw: bytes,
-             *, stream: bool, abandoned: Callable[[], bool] | None = None) -> UpstreamReply | UpstreamStream:
+    def send(self, model: ModelConfig, public_name: str, call: Call, *,
+             abandoned: Callable[[], bool] | None = None) -> UpstreamReply | UpstreamStream:
         """The answer of the first provider that gives one; ``abandoned`` says the client left."""
         deadline = self.clock() + self.policy.deadline
         tried: list[str] = []
         failures: list[str] = []
         refusal: Refusal | None = None
+        unsupported: InvalidRequest | None = None
         while len(tried) < self.policy.max_attempts:
             remaining = deadline - self.clock()
             if remaining <= 0:
@@ -88,33 +135,61 @@ class Dispatcher:
                 refusal = lease
                 break
             tried.append(lease.provider.id)
-            result = self._attempt(lease, model, public_name, endpoint, payload, raw, stream, remaining)
+            try:
+                result = self._attempt(lease, model, public_name, call, remaining)
+            except InvalidRequest as exc:  # this provider's protocol cannot express the request
+                lease.release(Outcome.NEUTRAL)
+                unsupported, result = exc, "unsupported"
             if not isinstance(result, str):
                 return result
             log.warning("model=%s provider=%s attempt=%d failed: %s", model.name, lease.provider.id, len(tried),
                         result)
             failures.append(result)
+        if unsupported is not None and all(f == "unsupported" for f in failures):
+            raise unsupported
         raise self._exhausted(model, public_name, tried, failures, refusal)
 
-    def _attempt(self, lease: Lease, model: ModelConfig, public_name: str, endpoint: str, payload: dict,
-                 raw: bytes, stream: bool, remaining: float) -> UpstreamReply | UpstreamStream | str:
+    def _outgoing(self, provider, upstream_name: str, call: Call) -> tuple[Outgoing, bool, frozenset[int]]:
+        """What to send this provider: (request, is it the client's own, statuses meaning "not served")."""
+        wire = wire_for(provider)
+        native = call.native
+        if native is not None and native.family == family_of(provider) \
+                and (provider.id, native.path) not in self._unserved:
+            path = native_path(Origin.of(provider.api_host), native.path)
+            body = openai_wire.request_body(native.payload, native.raw, upstream_name)
+            return Outgoing(path, body, wire.request_headers(provider, stream=call.stream)), True, native.unserved
+        canonical = call.canonical
+        return wire.outgoing(canonical.endpoint, canonical.payload, upstream_name, provider, call.stream), False, \
+            frozenset()
+
+    def _attempt(self, lease: Lease, model: ModelConfig, public_name: str, call: Call,
+                 remaining: float) -> UpstreamReply | UpstreamStream | str:
         """One provider, one try: the answer to return, or the name of the failure to fail over on.
 
         The lease is released here unless a stream is handed on (its relay releases it).
         """
         provider = lease.provider
+        wire = wire_for(provider)
         upstream_name = model.upstream_name(provider)
         rewriter = openai_wire.rewriter_for(upstream_name, public_name)
         read_timeout = min(self.policy.read_timeout, remaining)
+        stream = call.stream
         response = None
+        outgoing, native, unserved = self._outgoing(provider, upstream_name, call)
         try:
             origin = Origin.of(provider.api_host)
-            response = self.client.post(
-                origin, openai_wire.endpoint_path(origin, endpoint),
-                openai_wire.request_body(payload, raw, upstream_name),
-                openai_wire.request_headers(provider, stream=stream),
-                read_timeout=read_timeout, connect_timeout=min(self.policy.connect_timeout, remaining),
-            )
+            connect_timeout = min(self.policy.connect_timeout, remaining)
+            response = self.client.post(origin, outgoing.path, outgoing.body, outgoing.headers,
+                                        read_timeout=read_timeout, connect_timeout=connect_timeout)
+            if response.status in unserved:
+                log.info("provider=%s does not serve %s (HTTP %d); converting for it from now on", provider.id,
+                         call.native.path, response.status)
+                self._unserved.add((provider.id, call.native.path))
+                response.read_all()
+                response.release()
+                outgoing, native, unserved = self._outgoing(provider, upstream_name, call)
+                response = self.client.post(origin, outgoing.path, outgoing.body, outgoing.headers,
+                                            read_timeout=read_timeout, connect_timeout=connect_timeout)
             lease.first_byte_at = self.clock()
             status = response.status
             failure = _retryable_failure(status)
@@ -125,7 +200,7 @@ class Dispatcher:
                     if read_timeout < self.policy.read_timeout:
                         response.set_read_timeout(self.policy.read_timeout)
                     content_type = response.headers.get("content-type", "text/event-stream")
-                    return UpstreamStream(lease, response, first, content_type, rewriter)
+                    return UpstreamStream(lease, response, first, content_type, rewriter, wire, native)
                 failure = "empty_stream"
             if failure is not None:
                 response.close()
@@ -146,9 +221,9 @@ class Dispatcher:
         content_type = response.headers.get("content-type", "application/json")
         if status >= 400:
             lease.release(Outcome.NEUTRAL)
-            return UpstreamReply(status, rewriter.error(body), content_type)
+            return UpstreamReply(status, rewriter.error(body), content_type, wire, native)
         lease.release(Outcome.SUCCESS)
-        return UpstreamReply(status, rewriter.answer(body), content_type)
+        return UpstreamReply(status, rewriter.answer(body) if native else body, content_type, wire, native)
 
     def _exhausted(self, model: ModelConfig, public_name: str, tried: list[str],
                    failures: list[str], refusal: Refusal | None) -> GatewayError:

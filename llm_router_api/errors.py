@@ -82,3 +82,18 @@ class ClientClosedRequest(GatewayError):
     status = 499
     error_type = "invalid_request_error"
     code = "client_closed_request"
+
+
+class UpstreamRejected(GatewayError):
+    """An upstream refused the request as the client's mistake (a 4xx other than 429).
+
+    Same-protocol traffic passes the upstream's own error body through; a converted request
+    gets this, with the upstream's status and message, rendered in the client's dialect.
+    """
+
+    error_type = "invalid_request_error"
+    code = "upstream_rejected"
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status

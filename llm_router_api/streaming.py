@@ -1,38 +1,64 @@
-"""Relay an upstream SSE stream to the client, chunk by chunk, and end it cleanly in every case.
+"""Stream an upstream's answer to the client, chunk by chunk, and end it cleanly in every case.
 
-- Bytes go out as they arrive (no parsing unless the model name must be rewritten).
-- The upstream breaking mid-stream, or ending without ``[DONE]``, gives the client an OpenAI
-  error event and ``[DONE]``: an error it can see, never a hang or a silently short answer.
-- The client leaving closes this generator (gunicorn calls ``close()`` when a write fails);
-  the upstream connection is closed at once, so the server frees the GPU slot.
-- The provider's lease is released exactly once, with an outcome for its circuit breaker.
+Two ways, one set of guarantees:
+- ``relay``: the upstream speaks the client's protocol; bytes go out as they arrive, only cut at
+  event boundaries when the model name must be rewritten.
+- ``convert``: the upstream speaks another protocol; its wire decoder turns bytes into canonical
+  chunks and the client dialect's encoder turns those into the client's events.
+
+Either way: the upstream breaking mid-stream, or ending without its end marker, gives the client
+an error event in its own dialect, never a hang or a silently short answer. The client leaving
+closes the generator (gunicorn calls ``close()`` when a write fails) and the upstream connection
+is closed at once, so the server frees the GPU slot. The provider's lease is released exactly
+once, with an outcome for its circuit breaker.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 from .balancing import Outcome
+from .dialects.openai import DONE, stream_error_event
 from .dispatch import UpstreamStream
-from .upstream.errors import TransportError
+from .upstream.errors import StreamFailed, TransportError
+from .upstream.sse import sse_frame
 
 log = logging.getLogger(__name__)
 
-DONE = b"data: [DONE]\n\n"
-_TAIL = 32
+_TAIL = 512  # enough to hold Ollama's whole final line, where "done":true sits before the counts
+INTERRUPTED = "The upstream stream broke before the answer was complete."
+TRUNCATED = "The upstream ended the stream before the answer was complete."
 
 
-def error_event(message: str, code: str) -> bytes:
-    body = {"error": {"message": message, "type": "upstream_error", "param": None, "code": code}}
-    return b"data: " + json.dumps(body).encode() + b"\n\n"
+@dataclass(frozen=True)
+class Framing:
+    """How a protocol's stream is cut into events, how it says it is complete, how it ends in error."""
+
+    separator: bytes
+    is_complete: Callable[[bytes], bool]  # given the stream's last bytes
+    error_event: Callable[[str, str], bytes]  # (message, code) -> one event
+
+    def error_ending(self, tail: bytes, message: str, code: str) -> bytes:
+        """The error event, after a separator if the last event was left unfinished."""
+        separator = b"" if not tail or tail.endswith(self.separator) else self.separator
+        return separator + self.error_event(message, code)
 
 
-def _error_ending(tail: bytes, message: str, code: str) -> bytes:
-    """An error event and [DONE], after a blank line if the last event was left unfinished."""
-    separator = b"" if not tail or tail.endswith(b"\n\n") else b"\n\n"
-    return separator + error_event(message, code) + DONE
+OPENAI_SSE = Framing(b"\n\n", lambda tail: DONE.strip() in tail, stream_error_event)
+OPENAI_RESPONSES = Framing(
+    b"\n\n", lambda tail: any(m in tail for m in (b"response.completed", b"response.incomplete", b"response.failed")),
+    lambda message, code: sse_frame(json.dumps({"type": "error", "code": code, "message": message, "param": None}),
+                                    "error"))
+OLLAMA_NDJSON = Framing(b"\n", lambda tail: b'"done":true' in tail or b'"done": true' in tail,
+                        lambda message, code: json.dumps({"error": message}).encode() + b"\n")
+ANTHROPIC_SSE = Framing(
+    b"\n\n", lambda tail: b"message_stop" in tail,
+    lambda message, code: sse_frame(json.dumps({"type": "error", "error": {"type": "api_error", "message": message}}),
+                                    "error"))
+PLAIN = Framing(b"\n", lambda tail: True, lambda message, code: b"")  # an unframed body: nothing to add
 
 
 def _upstream_chunks(stream: UpstreamStream) -> Iterator[bytes]:
@@ -41,32 +67,59 @@ def _upstream_chunks(stream: UpstreamStream) -> Iterator[bytes]:
         yield chunk
 
 
-def relay(stream: UpstreamStream) -> Iterator[bytes]:
+def _finish(stream: UpstreamStream, outcome: Outcome, error: str | None) -> None:
+    # Reached on success, on failure, and on GeneratorExit when the client went away.
+    if outcome is Outcome.SUCCESS:
+        stream.response.release()  # fully read: the connection goes back to the pool
+    else:
+        stream.response.close()
+    stream.lease.release(outcome, error)
+
+
+def relay(stream: UpstreamStream, framing: Framing = OPENAI_SSE) -> Iterator[bytes]:
+    """The upstream's bytes as they come (the model name put back to the public one)."""
     outcome, error = Outcome.NEUTRAL, None
     tail = b""
-    is_sse = stream.content_type.startswith("text/event-stream")
     try:
         try:
-            for chunk in stream.rewriter.events(_upstream_chunks(stream)):
+            for chunk in stream.rewriter.events(_upstream_chunks(stream), framing.separator):
                 tail = (tail + chunk)[-_TAIL:]
                 yield chunk
         except TransportError as exc:
             outcome, error = Outcome.FAILURE, exc.kind
             log.error("provider=%s stream broke after it started: %s", stream.provider_id, exc.kind)
-            yield _error_ending(tail, "The upstream stream broke before the answer was complete.",
-                                "upstream_stream_interrupted")
+            yield framing.error_ending(tail, INTERRUPTED, "upstream_stream_interrupted")
             return
-        if is_sse and DONE.strip() not in tail:
+        if not framing.is_complete(tail):
             outcome, error = Outcome.FAILURE, "truncated_stream"
-            log.error("provider=%s stream ended without [DONE]", stream.provider_id)
-            yield _error_ending(tail, "The upstream ended the stream before the answer was complete.",
-                                "upstream_stream_truncated")
+            log.error("provider=%s stream ended without its end marker", stream.provider_id)
+            yield framing.error_ending(tail, TRUNCATED, "upstream_stream_truncated")
             return
         outcome = Outcome.SUCCESS
     finally:
-        # Reached on success, on failure, and on GeneratorExit when the client went away.
-        if outcome is Outcome.SUCCESS:
-            stream.response.release()  # fully read: the connection goes back to the pool
-        else:
-            stream.response.close()
-        stream.lease.release(outcome, error)
+        _finish(stream, outcome, error)
+
+
+def convert(stream: UpstreamStream, decoder, encoder) -> Iterator[bytes]:
+    """The upstream's events decoded to canonical chunks and encoded in the client's dialect."""
+    outcome, error = Outcome.NEUTRAL, None
+    try:
+        try:
+            for data in _upstream_chunks(stream):
+                out = b"".join(encoder.encode(chunk) for chunk in decoder.feed(data))
+                if out:
+                    yield out
+            yield b"".join(encoder.encode(chunk) for chunk in decoder.close()) + encoder.finish()
+        except TransportError as exc:
+            outcome, error = Outcome.FAILURE, exc.kind
+            log.error("provider=%s stream broke after it started: %s", stream.provider_id, exc.kind)
+            yield encoder.fail(INTERRUPTED, "upstream_stream_interrupted")
+            return
+        except StreamFailed as exc:
+            outcome, error = Outcome.FAILURE, exc.code
+            log.error("provider=%s stream failed: %s", stream.provider_id, exc.code)
+            yield encoder.fail(exc.message, exc.code)
+            return
+        outcome = Outcome.SUCCESS
+    finally:
+        _finish(stream, outcome, error)

@@ -89,18 +89,15 @@ class RunningGateway:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
 
 
-@pytest.fixture
-def gateway(tmp_path):
-    """Factory: an in-process gateway (werkzeug threaded server) for the given models.
+class _InProcessGateways:
+    """Gateways served in this process (werkzeug threaded server), stopped together."""
 
-    ``gateway(models, clock=..., **settings)`` writes the config, builds the app with
-    ``create_app`` and serves it on a free 127.0.0.1 port until the test ends.
-    """
-    servers = []
-    apps = []
+    def __init__(self) -> None:
+        self.servers: list = []
+        self.apps: list = []
 
-    def start(models: dict, *, clock=None, **settings_overrides) -> RunningGateway:
-        config_path = write_config(tmp_path / f"models-{len(servers)}.json", models)
+    def start(self, directory: Path, models: dict, *, clock=None, **settings_overrides) -> RunningGateway:
+        config_path = write_config(directory / f"models-{len(self.servers)}.json", models)
         # One process serves (so max_concurrency is not split between workers), and no active
         # health checks unless a test asks: their GETs would show up in the upstreams' records.
         defaults = {"server_type": "flask", "provider_monitor_interval_seconds": 0}
@@ -109,16 +106,36 @@ def gateway(tmp_path):
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         thread.start()
-        servers.append((server, thread))
-        apps.append(app)
+        self.servers.append((server, thread))
+        self.apps.append(app)
         return RunningGateway(url=f"http://127.0.0.1:{server.server_port}", config_path=config_path, app=app)
 
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        thread.join(5)
-    for gw in apps:
-        gw.extensions["llm_router"].balancing.stop()
+    def stop(self) -> None:
+        for server, thread in self.servers:
+            server.shutdown()
+            thread.join(5)
+        for gw in self.apps:
+            gw.extensions["llm_router"].balancing.stop()
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    """Factory: an in-process gateway (werkzeug threaded server) for the given models.
+
+    ``gateway(models, clock=..., **settings)`` writes the config, builds the app with
+    ``create_app`` and serves it on a free 127.0.0.1 port until the test ends.
+    """
+    gateways = _InProcessGateways()
+    yield lambda models, **kwargs: gateways.start(tmp_path, models, **kwargs)
+    gateways.stop()
+
+
+@pytest.fixture(scope="module")
+def module_gateway(tmp_path_factory):
+    """Factory as ``gateway``, for a gateway shared by a whole test module (a matrix of cells)."""
+    gateways = _InProcessGateways()
+    yield lambda models, **kwargs: gateways.start(tmp_path_factory.mktemp("gateway"), models, **kwargs)
+    gateways.stop()
 
 
 def free_port() -> int:

@@ -15,10 +15,10 @@ from typing import Callable, Iterable
 
 from ..config.models import ProviderConfig
 from ..config.store import ConfigStore
-from ..upstream import openai_wire
 from ..upstream.client import UpstreamClient
 from ..upstream.errors import TransportError
 from ..upstream.origin import Origin
+from ..upstream.wires import wire_for
 from .provider_state import ProviderStates
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class HealthMonitor:
         """
         try:
             response = self.client.get(Origin.of(provider.api_host), health_target(provider),
-                                       openai_wire.probe_headers(provider),
+                                       wire_for(provider).probe_headers(provider),
                                        read_timeout=self.timeout, connect_timeout=self.connect_timeout)
         except TransportError as exc:
             return f"health_{exc.kind}"

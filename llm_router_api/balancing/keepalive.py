@@ -10,7 +10,6 @@ interval (a claim with an expiry), not every worker.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -18,10 +17,10 @@ from typing import Protocol
 
 from ..config.models import ModelConfig, ProviderConfig
 from ..config.store import ConfigStore
-from ..upstream import openai_wire
 from ..upstream.client import UpstreamClient
 from ..upstream.errors import TransportError
 from ..upstream.origin import Origin
+from ..upstream.wires import wire_for
 from .slots import host_of
 
 log = logging.getLogger(__name__)
@@ -35,9 +34,7 @@ class AffinitySource(Protocol):
     def in_flight(self, provider_ids) -> dict[str, int]: ...
 
 
-def ping_body(model: ModelConfig, provider: ProviderConfig) -> bytes:
-    return json.dumps({"model": model.upstream_name(provider), "max_tokens": 1, "stream": False,
-                       "messages": [{"role": "user", "content": "ping"}]}).encode()
+PING = {"max_tokens": 1, "stream": False, "messages": [{"role": "user", "content": "ping"}]}
 
 
 class KeepAlivePinger:
@@ -68,10 +65,10 @@ class KeepAlivePinger:
         return sent
 
     def ping(self, model: ModelConfig, provider: ProviderConfig) -> bool:
-        origin = Origin.of(provider.api_host)
+        ping = wire_for(provider).outgoing("chat", {**PING, "model": model.name}, model.upstream_name(provider),
+                                           provider, False)  # in the provider's own protocol
         try:
-            response = self.client.post(origin, openai_wire.endpoint_path(origin, "chat"), ping_body(model, provider),
-                                        openai_wire.request_headers(provider, stream=False),
+            response = self.client.post(Origin.of(provider.api_host), ping.path, ping.body, ping.headers,
                                         read_timeout=PING_TIMEOUT_SECONDS)
             response.read_all()
             response.release()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..upstream.origin import Origin
-from .models import OPENAI_WIRE_TYPES, PLANNED_WIRE_TYPES, ModelConfig, ModelsConfig, ProviderConfig
+from .models import API_TYPES, ModelConfig, ModelsConfig, ProviderConfig
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -151,11 +151,8 @@ class _Validator:
             except ValueError:
                 self.fail(f"{path}.api_host", "must be an http:// or https:// URL of the server root")
         api_type = self.string(path, spec, "api_type", required=False) or "vllm"
-        if api_type in PLANNED_WIRE_TYPES:
-            self.fail(f"{path}.api_type", f"'{api_type}' is not supported by this version yet; "
-                                          f"use one of: {', '.join(OPENAI_WIRE_TYPES)}")
-        elif api_type not in OPENAI_WIRE_TYPES:
-            self.fail(f"{path}.api_type", f"must be one of: {', '.join(OPENAI_WIRE_TYPES + PLANNED_WIRE_TYPES)}")
+        if api_type not in API_TYPES:
+            self.fail(f"{path}.api_type", f"must be one of: {', '.join(API_TYPES)}")
         weight = spec.get("weight", 1.0)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
             self.fail(f"{path}.weight", "must be a number >= 0 (a relative weight; 0 drains the provider)")
@@ -179,6 +176,8 @@ class _Validator:
                                     f"({self._hosts_by_id[provider_id][1]}); one id means one server")
             return None
         self._hosts_by_id.setdefault(provider_id, (api_host, path))
+        if api_type == "ollama":
+            api_host = _ollama_root(api_host)
         return ProviderConfig(id=provider_id, api_host=api_host, api_type=api_type, api_token=token,
                               model_path=model_path, weight=float(weight), input_size=input_size,
                               keep_alive=keep_alive, max_concurrency=max_concurrency)
@@ -191,3 +190,9 @@ class _Validator:
             self.fail(f"{path}.{key}", "is required (a non-empty string)" if required else "must be a string")
             return ""
         return value.strip()
+
+
+def _ollama_root(api_host: str) -> str:
+    """Ollama's native API lives at the server root; a host given for its OpenAI side (``/v1``) means that root."""
+    stripped = api_host.rstrip("/")
+    return stripped[: -len("/v1")] + "/" if stripped.endswith("/v1") else api_host

@@ -7,8 +7,9 @@ from typing import Mapping
 
 #: api_type values spoken with the OpenAI wire protocol.
 OPENAI_WIRE_TYPES = ("vllm", "openai", "llama.cpp", "localai")
-#: api_type values of the contract that a later version speaks natively.
-PLANNED_WIRE_TYPES = ("ollama", "anthropic")
+#: api_type values spoken with their own protocol (upstream/ollama_wire.py, anthropic_wire.py).
+NATIVE_WIRE_TYPES = ("ollama", "anthropic")
+API_TYPES = OPENAI_WIRE_TYPES + NATIVE_WIRE_TYPES
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,12 @@ class ModelConfig:
     def all_providers(self) -> tuple[ProviderConfig, ...]:
         """``providers`` then ``providers_sleep``."""
         return self.providers + self.providers_sleep
+
+    @property
+    def context_length(self) -> int | None:
+        """The smallest ``input_size`` of the providers: what every one of them can take."""
+        sizes = [p.input_size for p in self.all_providers if p.input_size]
+        return min(sizes) if sizes else None
 
     def upstream_name(self, provider: ProviderConfig) -> str:
         """The model name sent to ``provider``: its ``model_path``, else the model's own name."""

@@ -1,8 +1,10 @@
 """Errors as the client's dialect expects them, for every failure including unknown routes.
 
 Handlers are registered on the app, so 404/405/413 raised by Flask itself get the same shape.
-An unexpected exception is logged with its traceback and answered with a plain 500 that says
-nothing about the inside.
+The dialect is the matched route's blueprint; for a path no route matched, it is guessed from
+the path (``/v1/messages...`` Anthropic, Ollama's own paths Ollama, else OpenAI). An unexpected
+exception is logged with its traceback and answered with a plain 500 that says nothing about
+the inside.
 """
 
 from __future__ import annotations
@@ -14,18 +16,33 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed as WerkzeugMethodNotAllowed, NotFound
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..dialects import anthropic, ollama, openai
 from ..errors import GatewayError, InvalidRequest, MethodNotAllowed, RequestTooLarge, RouteNotFound
+from .ollama import DIALECT_OVERRIDE, PATHS as OLLAMA_PATHS
 
 log = logging.getLogger(__name__)
 
+ERROR_BODIES = {"openai": openai.error_body, "ollama": ollama.error_body, "anthropic": anthropic.error_body}
+_BLUEPRINT_DIALECTS = {"ollama": "ollama", "anthropic": "anthropic"}
 
-def openai_error_body(error: GatewayError) -> dict:
-    return {"error": {"message": error.message, "type": error.error_type, "param": error.param,
-                      "code": error.code}}
+
+def request_dialect() -> str:
+    override = request.environ.get(DIALECT_OVERRIDE)
+    if override:
+        return override
+    if request.blueprint:
+        return _BLUEPRINT_DIALECTS.get(request.blueprint, "openai")
+    path = request.path
+    if path.startswith("/v1/messages") or "/v1/messages" in path:
+        return "anthropic"
+    if path in OLLAMA_PATHS:
+        return "ollama"
+    return "openai"
 
 
 def error_response(error: GatewayError) -> Response:
-    response = Response(json.dumps(openai_error_body(error)), status=error.status, mimetype="application/json")
+    body = ERROR_BODIES[request_dialect()](error)
+    response = Response(json.dumps(body), status=error.status, mimetype="application/json")
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
     return response

@@ -10,13 +10,17 @@ import json
 import logging
 import time
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
-from ..dispatch import Dispatcher, UpstreamStream
 from ..config.store import ConfigStore
-from ..errors import InvalidRequest, ModelNotFound, RequestTooLarge
-from ..streaming import relay
-from .client_connection import client_gone
+from ..dialects import openai as openai_dialect
+from ..dialects.base import CanonicalRequest, EncodeContext
+from ..dispatch import Call, NativeCall
+from ..errors import InvalidRequest, ModelNotFound
+from ..streaming import OPENAI_SSE
+from ..upstream.openai_wire import ENDPOINT_PATHS
+from .exchange import Codec, Exchange
+from .json_body import read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +30,7 @@ _REQUIRED_FIELD = {
     "completions": ("prompt", (str, list)),
     "embeddings": ("input", (str, list)),
 }
-_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+CODEC = Codec(openai_dialect.encode_answer, OPENAI_SSE, openai_dialect.ChatStreamEncoder)
 
 
 def path_variants(prefix: str, path: str) -> list[str]:
@@ -40,39 +44,6 @@ def _bound(proxy, endpoint: str):
         return proxy(endpoint)
     view.__name__ = f"{endpoint}_view"
     return view
-
-
-def read_body(limit: int) -> bytes:
-    """The request body, at most ``limit`` bytes, else 413.
-
-    With a Content-Length, Flask's MAX_CONTENT_LENGTH refuses an oversized body before reading
-    it. A chunked body has no length up front, and werkzeug would silently cut it at the limit,
-    so it is read here up to one byte past the limit.
-    """
-    if request.content_length is not None:
-        return request.get_data(cache=False)
-    stream = request.environ["wsgi.input"]
-    parts, size = [], 0
-    while size <= limit:
-        part = stream.read(limit + 1 - size)
-        if not part:
-            break
-        parts.append(part)
-        size += len(part)
-    if size > limit:
-        raise RequestTooLarge(f"The request body exceeds the limit of {limit} bytes.")
-    return b"".join(parts)
-
-
-def read_json_object(limit: int) -> tuple[dict, bytes]:
-    raw = read_body(limit)
-    try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("The request body is not valid JSON.") from None
-    if not isinstance(payload, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return payload, raw
 
 
 def _validated(payload: dict, endpoint: str) -> tuple[str, bool]:
@@ -93,8 +64,15 @@ def _validated(payload: dict, endpoint: str) -> tuple[str, bool]:
     return model, stream and endpoint != "embeddings"
 
 
-def create_openai_blueprint(store: ConfigStore, dispatcher: Dispatcher, prefix: str,
-                            max_body_size: int) -> Blueprint:
+def openai_call(endpoint: str, payload: dict, raw: bytes, stream: bool) -> Call:
+    """An OpenAI client's request: canonical already, and passed through as bytes where it can be."""
+    return Call(CanonicalRequest(endpoint, payload, stream),
+                NativeCall("openai", ENDPOINT_PATHS[endpoint], payload, raw))
+
+
+def create_openai_blueprint(store: ConfigStore, exchange: Exchange, prefix: str, max_body_size: int,
+                            skip_paths: frozenset[str] = frozenset()) -> Blueprint:
+    """``skip_paths``: paths another dialect owns (Ollama's /api/embeddings when PREFIX is /api)."""
     bp = Blueprint("openai", __name__)
     started = int(time.time())
 
@@ -114,20 +92,7 @@ def create_openai_blueprint(store: ConfigStore, dispatcher: Dispatcher, prefix: 
 
     def proxy(endpoint: str):
         payload, raw = read_json_object(max_body_size)
-        public_name, stream = _validated(payload, endpoint)
-        model = store.current().resolve(public_name)
-        if model is None:
-            raise ModelNotFound(f"The model '{public_name}' does not exist or is not served by this gateway.",
-                                param="model")
-        if client_gone(request.environ):
-            log.info("model=%s: client left before the request was dispatched; not sent upstream", public_name)
-            return Response(status=499)  # nginx's "client closed request"; nobody reads it
-        environ = request.environ
-        result = dispatcher.send(model, public_name, endpoint, payload, raw, stream=stream,
-                                 abandoned=lambda: client_gone(environ))
-        if isinstance(result, UpstreamStream):
-            return Response(relay(result), status=200, content_type=result.content_type, headers=_STREAM_HEADERS)
-        return Response(result.body, status=result.status, content_type=result.content_type)
+        return serve_openai(exchange, endpoint, payload, raw)
 
     for path in path_variants(prefix, "/models"):
         bp.add_url_rule(path, "models", list_models, methods=["GET"])
@@ -137,5 +102,12 @@ def create_openai_blueprint(store: ConfigStore, dispatcher: Dispatcher, prefix: 
                            ("embeddings", "/embeddings")):
         view = _bound(proxy, endpoint)
         for variant in path_variants(prefix, path):
-            bp.add_url_rule(variant, endpoint, view, methods=["POST"])
+            if variant not in skip_paths:
+                bp.add_url_rule(variant, endpoint, view, methods=["POST"])
     return bp
+
+
+def serve_openai(exchange: Exchange, endpoint: str, payload: dict, raw: bytes) -> Response:
+    """Validate an OpenAI request body and serve it (also used where a path is shared)."""
+    public_name, stream = _validated(payload, endpoint)
+    return exchange.serve(openai_call(endpoint, payload, raw, stream), CODEC, EncodeContext(public_name, payload))

@@ -1,8 +1,11 @@
 """The OpenAI wire protocol towards an upstream (api_type vllm, openai, llama.cpp, localai).
 
-The client's JSON is forwarded as it came: only ``model`` is replaced by the provider's
+An OpenAI client's JSON is forwarded as it came: only ``model`` is replaced by the provider's
 upstream name, and when that name already matches the original bytes go out untouched. In
 answers, the private upstream name (``model_path``) is put back to the public one.
+
+For clients of other dialects, ``OpenAIWire`` is the codec of ``upstream/wire.py``: the
+canonical request is already this protocol, so decoding is parsing (and naming the public model).
 """
 
 from __future__ import annotations
@@ -13,13 +16,18 @@ from typing import Iterable, Iterator
 
 from .. import __version__
 from ..config.models import ProviderConfig
+from .errors import StreamFailed
 from .origin import Origin
+from .sse import EventParser
+from .wire import Outgoing
 
 ENDPOINT_PATHS = {
     "chat": "/v1/chat/completions",
     "completions": "/v1/completions",
     "embeddings": "/v1/embeddings",
+    "responses": "/v1/responses",
 }
+MAX_ERROR_MESSAGE = 500
 
 USER_AGENT = f"llm-router/{__version__}"
 
@@ -95,18 +103,114 @@ class ModelNameRewriter:
     def error(self, body: bytes) -> bytes:
         return body.replace(*self._plain) if self.active else body
 
-    def events(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        """Rewrite an SSE byte stream, cutting only at event boundaries so no name is split."""
+    def events(self, chunks: Iterable[bytes], separator: bytes = b"\n\n") -> Iterator[bytes]:
+        """Rewrite a stream, cutting only at event boundaries (SSE's blank line, NDJSON's newline)."""
         if not self.active:
             yield from chunks
             return
         pending = b""
+        step = len(separator)
         for chunk in chunks:
             pending += chunk
-            cut = pending.rfind(b"\n\n")
+            cut = pending.rfind(separator)
             if cut < 0:
                 continue
-            ready, pending = pending[:cut + 2], pending[cut + 2:]
+            ready, pending = pending[:cut + step], pending[cut + step:]
             yield self.answer(ready)
         if pending:
             yield self.answer(pending)
+
+
+def error_message(body: bytes) -> str:
+    """The message of an OpenAI error body (``{"error": {"message"}}``), else the text itself."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return body[:MAX_ERROR_MESSAGE].decode("utf-8", errors="replace").strip() or "upstream error"
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"][:MAX_ERROR_MESSAGE]
+    if isinstance(error, str):
+        return error[:MAX_ERROR_MESSAGE]
+    if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+        return parsed["message"][:MAX_ERROR_MESSAGE]
+    return body[:MAX_ERROR_MESSAGE].decode("utf-8", errors="replace")
+
+
+class OpenAIWire:
+    """api_type vllm, openai, llama.cpp, localai: the canonical form is already the wire form."""
+
+    family = "openai"
+
+    def outgoing(self, endpoint: str, payload: dict, upstream_model: str, provider: ProviderConfig,
+                 stream: bool) -> Outgoing:
+        body = json.dumps({**payload, "model": upstream_model}, ensure_ascii=False).encode("utf-8")
+        return Outgoing(endpoint_path(Origin.of(provider.api_host), endpoint), body,
+                        request_headers(provider, stream=stream))
+
+    def decode(self, endpoint: str, body: bytes, public_model: str) -> dict:
+        answer = json.loads(body)
+        if not isinstance(answer, dict):
+            raise ValueError("the answer is not a JSON object")
+        answer["model"] = public_model
+        for choice in answer.get("choices") or ():
+            message = choice.get("message") if isinstance(choice, dict) else None
+            _name_reasoning(message)
+        return answer
+
+    def error_message(self, body: bytes) -> str:
+        return error_message(body)
+
+    def stream_decoder(self, endpoint: str, public_model: str) -> "SSEChunkDecoder":
+        return SSEChunkDecoder(public_model)
+
+    def request_headers(self, provider: ProviderConfig, stream: bool) -> dict[str, str]:
+        return request_headers(provider, stream=stream)
+
+    def probe_headers(self, provider: ProviderConfig) -> dict[str, str]:
+        return probe_headers(provider)
+
+
+class SSEChunkDecoder:
+    """OpenAI SSE bytes to chunk dicts; ``[DONE]`` says the stream is complete."""
+
+    def __init__(self, public_model: str):
+        self.public_model = public_model
+        self.parser = EventParser()
+        self.complete = False
+
+    def feed(self, data: bytes) -> list[dict]:
+        return self._chunks(self.parser.feed(data))
+
+    def close(self) -> list[dict]:
+        chunks = self._chunks(self.parser.close())
+        if not self.complete:
+            raise StreamFailed("The upstream ended the stream before the answer was complete.",
+                               "upstream_stream_truncated")
+        return chunks
+
+    def _chunks(self, events) -> list[dict]:
+        chunks = []
+        for event in events:
+            if event.data.strip() == "[DONE]":
+                self.complete = True
+                continue
+            try:
+                chunk = json.loads(event.data)
+            except ValueError:
+                raise StreamFailed("The upstream sent a malformed stream event.") from None
+            if not isinstance(chunk, dict):
+                continue
+            if "error" in chunk:
+                raise StreamFailed(error_message(event.data.encode()))
+            chunk["model"] = self.public_model
+            for choice in chunk.get("choices") or ():
+                _name_reasoning(choice.get("delta") if isinstance(choice, dict) else None)
+            chunks.append(chunk)
+        return chunks
+
+
+def _name_reasoning(message) -> None:
+    """Newer vLLM calls the reasoning text ``reasoning``; the canonical name is ``reasoning_content``."""
+    if isinstance(message, dict) and "reasoning" in message and "reasoning_content" not in message:
+        message["reasoning_content"] = message.pop("reasoning")

@@ -79,8 +79,9 @@ def test_every_problem_is_reported_with_its_json_path():
     ({"g": {"m": {"providers": []}}, "active_models": {"g": ["m"]}}, "$.g.m.providers: an active model needs"),
     ({"g": {"m": {"providers": [{"id": "a", "api_host": "http://h/"}, {"id": "a", "api_host": "http://h/"}]}},
       "active_models": {"g": ["m"]}}, "$.g.m.providers[1].id: 'a' appears twice"),
-    ({"g": {"m": {"providers": [{"id": "a", "api_host": "http://h/", "api_type": "ollama"}]}},
-      "active_models": {"g": ["m"]}}, "'ollama' is not supported by this version yet"),
+    ({"g": {"m": {"providers": [{"id": "a", "api_host": "http://h/", "api_type": "tgi"}]}},
+      "active_models": {"g": ["m"]}}, "$.g.m.providers[0].api_type: must be one of: vllm, openai, llama.cpp, "
+                                      "localai, ollama, anthropic"),
     ({"g": {"m": {"providers": [{"id": "a", "api_host": "http://h/"}], "aliases": ["m"]}},
       "active_models": {"g": ["m"]}}, "name 'm' is already served"),
     ({"g": {"m": {"providers": [{"id": "a", "api_host": "http://h1/"}]},
@@ -149,3 +150,12 @@ def test_store_refuses_a_bad_file_at_start(tmp_path):
     path.write_text("[]")
     with pytest.raises(ConfigError):
         ConfigStore(str(path))
+
+
+def test_an_ollama_host_given_with_v1_means_the_server_root():
+    doc = {"g": {"m": {"providers": [{"id": "a", "api_host": "http://box:11434/v1", "api_type": "ollama"},
+                                     {"id": "b", "api_host": "http://box:11435/", "api_type": "ollama"},
+                                     {"id": "c", "api_host": "http://box:8000/v1", "api_type": "vllm"}]}},
+           "active_models": {"g": ["m"]}}
+    hosts = [p.api_host for p in parse_models_config(json.dumps(doc)).models[0].providers]
+    assert hosts == ["http://box:11434/", "http://box:11435/", "http://box:8000/v1"]

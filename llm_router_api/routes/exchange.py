@@ -1,0 +1,77 @@
+"""The path every dialect route shares: resolve the model, dispatch, then relay or convert.
+
+A route decodes its dialect into a ``Call`` and names its ``Codec``; ``Exchange.serve`` does
+the rest. When the provider spoke the client's protocol, its answer is relayed as bytes;
+otherwise the provider's wire decodes it and the codec encodes it for the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from flask import Response, request
+
+from ..config.models import ModelConfig
+from ..config.store import ConfigStore
+from ..dialects.base import EncodeContext
+from ..dispatch import Call, Dispatcher, UpstreamStream
+from ..errors import ModelNotFound, UpstreamFailed, UpstreamRejected
+from ..streaming import Framing, convert, relay
+from .client_connection import client_gone
+from .json_body import json_response
+
+log = logging.getLogger(__name__)
+
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one route answers: its JSON encoder, its stream encoder, its relay framing."""
+
+    encode: Callable[[dict, EncodeContext], dict]
+    framing: Framing
+    stream_encoder: Callable[[EncodeContext], object] | None = None  # None: the route never streams
+
+
+class Exchange:
+    def __init__(self, store: ConfigStore, dispatcher: Dispatcher):
+        self.store = store
+        self.dispatcher = dispatcher
+
+    def model(self, public_name: str, not_found: str | None = None) -> ModelConfig:
+        model = self.store.current().resolve(public_name)
+        if model is None:
+            raise ModelNotFound(not_found or f"The model '{public_name}' does not exist or is not served by this "
+                                "gateway.", param="model")
+        return model
+
+    def serve(self, call: Call, codec: Codec, ctx: EncodeContext, model: ModelConfig | None = None) -> Response:
+        public_name = ctx.model
+        model = model or self.model(public_name)
+        environ = request.environ
+        if client_gone(environ):
+            log.info("model=%s: client left before the request was dispatched; not sent upstream", public_name)
+            return Response(status=499)  # nginx's "client closed request"; nobody reads it
+        result = self.dispatcher.send(model, public_name, call, abandoned=lambda: client_gone(environ))
+        endpoint = call.canonical.endpoint
+        if isinstance(result, UpstreamStream):
+            if result.native:
+                return Response(relay(result, codec.framing), status=200, content_type=result.content_type,
+                                headers=STREAM_HEADERS)
+            encoder = codec.stream_encoder(ctx)
+            body = convert(result, result.wire.stream_decoder(endpoint, public_name), encoder)
+            return Response(body, status=200, content_type=encoder.content_type, headers=STREAM_HEADERS)
+        if result.native:
+            return Response(result.body, status=result.status, content_type=result.content_type)
+        if result.status >= 400:
+            raise UpstreamRejected(result.status, result.wire.error_message(result.body))
+        try:
+            answer = result.wire.decode(endpoint, result.body, public_name)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.error("model=%s: the upstream's answer could not be decoded", public_name)
+            raise UpstreamFailed(f"The upstream serving model '{public_name}' sent an answer that could not be "
+                                 "read.") from None
+        return json_response(codec.encode(answer, ctx))
