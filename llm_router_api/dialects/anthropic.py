@@ -49,7 +49,7 @@ from typing import Any
 
 from ..errors import GatewayError, InvalidRequest
 from ..upstream.sse import sse_frame
-from .base import CanonicalRequest, EncodeContext, first_choice, new_id
+from .base import CanonicalRequest, EncodeContext, arguments_object, first_choice, new_id
 
 # Anthropic's error ``type`` by HTTP status (docs: "Errors"); 504 is the SDK's timeout_error.
 _ERROR_TYPES = {
@@ -403,19 +403,6 @@ def _message_id(answer_id: Any) -> str:
     return new_id("msg_")
 
 
-def _parse_input(arguments: Any) -> dict:
-    """A tool call's JSON arguments as Anthropic's ``input`` object; ``{}`` when not an object."""
-    if isinstance(arguments, dict):
-        return arguments
-    if isinstance(arguments, str) and arguments.strip():
-        try:
-            parsed = json.loads(arguments)
-        except ValueError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return {}
-
-
 def _stop_reason(finish_reason: Any, matched: Any, request: dict, has_tool_use: bool) -> tuple[str, str | None]:
     """(stop_reason, stop_sequence) for a canonical finish (table in the module docstring)."""
     reason = _FINISH_TO_STOP.get(finish_reason, "end_turn") if isinstance(finish_reason, str) else "end_turn"
@@ -478,7 +465,7 @@ def encode_message(answer: dict, ctx: EncodeContext) -> dict:
         content.append({"type": "tool_use",
                         "id": call_id if isinstance(call_id, str) and call_id else new_id("toolu_"),
                         "name": name if isinstance(name, str) else "",
-                        "input": _parse_input(function.get("arguments"))})
+                        "input": arguments_object(function.get("arguments"))})
     has_tool_use = any(block["type"] == "tool_use" for block in content)
     stop_reason, stop_sequence = _stop_reason(choice.get("finish_reason"), choice.get("stop_reason"),
                                               ctx.request, has_tool_use)

@@ -21,6 +21,7 @@ A chunk with ``"choices": []`` and ``usage`` carries the token counts at the end
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -90,3 +91,20 @@ def text_of(content: Any) -> str:
                        if isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text")
                        and isinstance(part.get("text"), str))
     return ""
+
+
+def arguments_object(value: Any) -> dict:
+    """Canonical tool-call ``arguments`` (a JSON string) as the object Ollama and Anthropic carry.
+
+    A model can emit arguments that are not valid JSON, or not an object: that becomes ``{}``
+    rather than an error, since the call itself still happened.
+    """
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}

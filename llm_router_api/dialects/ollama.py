@@ -54,7 +54,7 @@ import time
 from typing import Any
 
 from ..errors import GatewayError, InvalidRequest
-from .base import CanonicalRequest, EncodeContext, first_choice, text_of, usage_counts
+from .base import CanonicalRequest, EncodeContext, arguments_object, first_choice, text_of, usage_counts
 
 CONTENT_TYPE = "application/x-ndjson"
 
@@ -418,26 +418,13 @@ def _elapsed_ns(since: float) -> int:
     return max(1, int((time.monotonic() - since) * 1_000_000_000))
 
 
-def _arguments(value: Any) -> dict:
-    """A canonical ``arguments`` JSON string as the object Ollama sends; ``{}`` when not an object."""
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str) and value.strip():
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return {}
-
-
 def _ollama_calls(calls: Any) -> list[dict]:
     out = []
     for call in calls if isinstance(calls, list) else ():
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             continue
-        entry: dict = {"function": {"name": function["name"], "arguments": _arguments(function.get("arguments"))}}
+        entry: dict = {"function": {"name": function["name"], "arguments": arguments_object(function.get("arguments"))}}
         if isinstance(call.get("id"), str) and call["id"]:
             entry = {"id": call["id"], **entry}
         out.append(entry)

@@ -51,17 +51,15 @@ from __future__ import annotations
 import json
 import re
 import time
-from functools import lru_cache
 from typing import Any
 
 from ..config.models import ProviderConfig
 from ..dialects.base import new_id
 from ..errors import InvalidRequest
 from .errors import StreamFailed
-from .openai_wire import USER_AGENT
 from .origin import Origin
 from .sse import EventParser
-from .wire import Outgoing
+from .wire import Outgoing, StreamDecoder, error_message, get_headers, post_headers
 
 #: Anthropic requires ``max_tokens``; OpenAI clients often send none. 4096 is a length most
 #: answers fit in and every current Claude model accepts.
@@ -69,7 +67,6 @@ DEFAULT_MAX_TOKENS = 4096
 #: ``budget_tokens`` when thinking is switched on via ``enable_thinking``: Anthropic's minimum.
 THINKING_BUDGET_TOKENS = 1024
 ANTHROPIC_VERSION = "2023-06-01"
-MAX_ERROR_MESSAGE = 500
 
 _STOP_TO_FINISH = {
     "end_turn": "stop",
@@ -85,31 +82,14 @@ _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _DATA_URI = re.compile(r"^data:([^;,]+);base64,(.*)$", re.DOTALL)
 
 
-@lru_cache(maxsize=1024)
-def _headers(api_token: str, stream: bool) -> dict[str, str]:
-    headers = {
-        "Content-Type": "application/json",
-        "Accept": "text/event-stream" if stream else "application/json",
-        "User-Agent": USER_AGENT,
-        "anthropic-version": ANTHROPIC_VERSION,
-    }
-    if api_token:
-        headers["x-api-key"] = api_token
-    return headers
+def _credentials(api_token: str) -> tuple[tuple[str, str], ...]:
+    """The key as ``x-api-key`` (not a Bearer token), and the API version."""
+    version = (("anthropic-version", ANTHROPIC_VERSION),)
+    return version + (("x-api-key", api_token),) if api_token else version
 
 
 def request_headers(provider: ProviderConfig, *, stream: bool) -> dict[str, str]:
-    """Headers of a Messages call: the key as ``x-api-key`` (not a Bearer token), the API version."""
-    return _headers(provider.api_token, stream)
-
-
-@lru_cache(maxsize=1024)
-def _probe_headers(api_token: str) -> dict[str, str]:
-    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-    if api_token:
-        headers["x-api-key"] = api_token
-        headers["anthropic-version"] = ANTHROPIC_VERSION
-    return headers
+    return post_headers("text/event-stream" if stream else "application/json", _credentials(provider.api_token))
 
 
 def messages_path(origin: Origin) -> str:
@@ -149,7 +129,7 @@ class AnthropicWire:
         return request_headers(provider, stream=stream)
 
     def probe_headers(self, provider: ProviderConfig) -> dict[str, str]:
-        return _probe_headers(provider.api_token)
+        return get_headers(_credentials(provider.api_token))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -466,27 +446,12 @@ def to_chat_completion(message: dict, public_model: str) -> dict:
             "usage": _usage(_count(usage.get("input_tokens")), _count(usage.get("output_tokens")))}
 
 
-def error_message(body: bytes | str) -> str:
-    """``error.message`` of Anthropic's ``{"type": "error", "error": {...}}``, else the raw text."""
-    raw = body.encode("utf-8", errors="replace") if isinstance(body, str) else bytes(body or b"")
-    try:
-        parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        parsed = None
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"]:
-        return error["message"][:MAX_ERROR_MESSAGE]
-    if isinstance(error, str) and error:
-        return error[:MAX_ERROR_MESSAGE]
-    return raw[:MAX_ERROR_MESSAGE].decode("utf-8", errors="replace").strip() or "upstream error"
-
-
 def _block_index(data: dict) -> int | None:
     index = data.get("index")
     return index if _is_int(index) else None
 
 
-class MessageStreamDecoder:
+class MessageStreamDecoder(StreamDecoder):
     """Anthropic SSE events to canonical chunks; ``message_stop`` says the stream is complete.
 
     ``message_delta`` becomes the finish chunk followed by a usage-only chunk (``choices: []``),
@@ -497,22 +462,11 @@ class MessageStreamDecoder:
     def __init__(self, public_model: str):
         self.public_model = public_model
         self.parser = EventParser()
-        self.complete = False
         self.id = new_id("chatcmpl-")
         self.created = int(time.time())
         self.input_tokens = 0
         self.output_tokens = 0
         self.tool_of_block: dict[Any, int] = {}  # Anthropic block index -> canonical tool index
-
-    def feed(self, data: bytes) -> list[dict]:
-        return self._chunks(self.parser.feed(data))
-
-    def close(self) -> list[dict]:
-        chunks = self._chunks(self.parser.close())
-        if not self.complete:
-            raise StreamFailed("The upstream ended the stream before the answer was complete.",
-                               "upstream_stream_truncated")
-        return chunks
 
     def _chunk(self, delta: dict, finish_reason: str | None = None) -> dict:
         return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,

@@ -34,16 +34,15 @@ from __future__ import annotations
 
 import json
 import time
-from functools import lru_cache
 from typing import Any
 
 from ..config.models import ProviderConfig
-from ..dialects.base import new_id, text_of
+from ..dialects.base import arguments_object, new_id, text_of
 from ..errors import InvalidRequest
 from .errors import StreamFailed
-from .openai_wire import MAX_ERROR_MESSAGE, USER_AGENT, probe_headers
+from .openai_wire import probe_headers
 from .sse import LineParser
-from .wire import Outgoing
+from .wire import Outgoing, StreamDecoder, bearer, error_message, post_headers
 
 ENDPOINT_PATHS = {"chat": "/api/chat", "completions": "/api/generate", "embeddings": "/api/embed"}
 
@@ -55,20 +54,10 @@ _TEXT_PARTS = ("text", "input_text", "output_text")
 # ---------------------------------------------------------------- where and how
 
 
-@lru_cache(maxsize=1024)
-def _headers(api_token: str, stream: bool) -> dict[str, str]:
-    headers = {
-        "Content-Type": "application/json",
-        "Accept": "application/x-ndjson" if stream else "application/json",
-        "User-Agent": USER_AGENT,
-    }
-    if api_token:  # Ollama behind an authenticating proxy
-        headers["Authorization"] = f"Bearer {api_token}"
-    return headers
-
-
 def request_headers(provider: ProviderConfig, *, stream: bool) -> dict[str, str]:
-    return _headers(provider.api_token, stream)
+    """The token as a Bearer header: Ollama itself takes none, a proxy in front of it may."""
+    return post_headers("application/x-ndjson" if stream else "application/json", bearer(provider.api_token))
+
 
 
 # ---------------------------------------------------------------- canonical -> Ollama
@@ -108,18 +97,6 @@ def _base64_image(value: Any, where: str) -> str:
     raise InvalidRequest("Ollama upstreams take only inline base64 images (data: URLs)", param=f"{where}.url")
 
 
-def _arguments(value: Any) -> dict:
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str) and value.strip():
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return {}
-
-
 def _messages(value: Any) -> list[dict]:
     if not isinstance(value, list):
         raise InvalidRequest("messages must be a list", param="messages")
@@ -153,7 +130,7 @@ def _messages(value: Any) -> list[dict]:
                     raise InvalidRequest(f"{where}.tool_calls: each call needs function.name",
                                          param=f"{where}.tool_calls")
                 item: dict = {"function": {"name": function["name"],
-                                           "arguments": _arguments(function.get("arguments"))}}
+                                           "arguments": arguments_object(function.get("arguments"))}}
                 if isinstance(call.get("id"), str) and call["id"]:
                     item = {"id": call["id"], **item}
                     names[call["id"]] = function["name"]
@@ -352,21 +329,6 @@ def _decode_embed(answer: dict, public_model: str) -> dict:
             "usage": {"prompt_tokens": prompt, "total_tokens": prompt}}
 
 
-def error_message(body: bytes) -> str:
-    """Ollama's ``{"error": "..."}``, else the body's text; bounded, never empty."""
-    try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        parsed = None
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    if isinstance(error, str) and error:
-        return error[:MAX_ERROR_MESSAGE]
-    if isinstance(error, dict) and isinstance(error.get("message"), str):  # a proxy speaking OpenAI
-        return error["message"][:MAX_ERROR_MESSAGE]
-    text = body[:MAX_ERROR_MESSAGE].decode("utf-8", errors="replace").strip()
-    return text or "upstream error"
-
-
 class OllamaWire:
     """api_type ``ollama``: Ollama's native API, converted to and from the canonical form."""
 
@@ -409,7 +371,7 @@ class OllamaWire:
         return probe_headers(provider)
 
 
-class NDJSONChunkDecoder:
+class NDJSONChunkDecoder(StreamDecoder):
     """Ollama's NDJSON stream to canonical chunks; the ``done: true`` line says it is complete.
 
     Chat lines become ``chat.completion.chunk``s (role in the first), generate lines
@@ -424,17 +386,6 @@ class NDJSONChunkDecoder:
         self.created = int(time.time())
         self.started = False
         self.calls = 0  # tool calls sent so far: the next one's index
-        self.complete = False
-
-    def feed(self, data: bytes) -> list[dict]:
-        return self._chunks(self.parser.feed(data))
-
-    def close(self) -> list[dict]:
-        chunks = self._chunks(self.parser.close())
-        if not self.complete:
-            raise StreamFailed("The upstream ended the stream before the answer was complete.",
-                               "upstream_stream_truncated")
-        return chunks
 
     def _chunks(self, lines: list[str]) -> list[dict]:
         chunks: list[dict] = []
@@ -448,9 +399,7 @@ class NDJSONChunkDecoder:
             if not isinstance(item, dict):
                 continue
             if "error" in item:
-                error = item["error"]
-                message = error if isinstance(error, str) and error else "The upstream failed mid-answer."
-                raise StreamFailed(message[:MAX_ERROR_MESSAGE])
+                raise StreamFailed(error_message(line))
             if self.chat:
                 self._chat_line(item, chunks)
             else:

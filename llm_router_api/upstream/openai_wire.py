@@ -14,12 +14,11 @@ import json
 from functools import lru_cache
 from typing import Iterable, Iterator
 
-from .. import __version__
 from ..config.models import ProviderConfig
 from .errors import StreamFailed
 from .origin import Origin
 from .sse import EventParser
-from .wire import Outgoing
+from .wire import Outgoing, StreamDecoder, bearer, error_message, get_headers, post_headers
 
 ENDPOINT_PATHS = {
     "chat": "/v1/chat/completions",
@@ -27,9 +26,8 @@ ENDPOINT_PATHS = {
     "embeddings": "/v1/embeddings",
     "responses": "/v1/responses",
 }
-MAX_ERROR_MESSAGE = 500
 
-USER_AGENT = f"llm-router/{__version__}"
+
 
 
 def endpoint_path(origin: Origin, endpoint: str) -> str:
@@ -38,33 +36,12 @@ def endpoint_path(origin: Origin, endpoint: str) -> str:
     return path[len("/v1"):] if origin.base_path.endswith("/v1") else path
 
 
-@lru_cache(maxsize=1024)
-def _headers(api_token: str, stream: bool) -> dict[str, str]:
-    headers = {
-        "Content-Type": "application/json",
-        "Accept": "text/event-stream" if stream else "application/json",
-        "User-Agent": USER_AGENT,
-    }
-    if api_token:
-        headers["Authorization"] = f"Bearer {api_token}"
-    return headers
-
-
 def request_headers(provider: ProviderConfig, *, stream: bool) -> dict[str, str]:
-    return _headers(provider.api_token, stream)
-
-
-@lru_cache(maxsize=1024)
-def _probe_headers(api_token: str) -> dict[str, str]:
-    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-    if api_token:
-        headers["Authorization"] = f"Bearer {api_token}"
-    return headers
+    return post_headers("text/event-stream" if stream else "application/json", bearer(provider.api_token))
 
 
 def probe_headers(provider: ProviderConfig) -> dict[str, str]:
-    """Headers of a GET without a body (health checks): the provider's token, nothing else."""
-    return _probe_headers(provider.api_token)
+    return get_headers(bearer(provider.api_token))
 
 
 def request_body(payload: dict, raw: bytes, upstream_model: str) -> bytes:
@@ -121,22 +98,6 @@ class ModelNameRewriter:
             yield self.answer(pending)
 
 
-def error_message(body: bytes) -> str:
-    """The message of an OpenAI error body (``{"error": {"message"}}``), else the text itself."""
-    try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return body[:MAX_ERROR_MESSAGE].decode("utf-8", errors="replace").strip() or "upstream error"
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return error["message"][:MAX_ERROR_MESSAGE]
-    if isinstance(error, str):
-        return error[:MAX_ERROR_MESSAGE]
-    if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
-        return parsed["message"][:MAX_ERROR_MESSAGE]
-    return body[:MAX_ERROR_MESSAGE].decode("utf-8", errors="replace")
-
-
 class OpenAIWire:
     """api_type vllm, openai, llama.cpp, localai: the canonical form is already the wire form."""
 
@@ -171,23 +132,12 @@ class OpenAIWire:
         return probe_headers(provider)
 
 
-class SSEChunkDecoder:
+class SSEChunkDecoder(StreamDecoder):
     """OpenAI SSE bytes to chunk dicts; ``[DONE]`` says the stream is complete."""
 
     def __init__(self, public_model: str):
         self.public_model = public_model
         self.parser = EventParser()
-        self.complete = False
-
-    def feed(self, data: bytes) -> list[dict]:
-        return self._chunks(self.parser.feed(data))
-
-    def close(self) -> list[dict]:
-        chunks = self._chunks(self.parser.close())
-        if not self.complete:
-            raise StreamFailed("The upstream ended the stream before the answer was complete.",
-                               "upstream_stream_truncated")
-        return chunks
 
     def _chunks(self, events) -> list[dict]:
         chunks = []

@@ -18,43 +18,8 @@ import openai
 import pytest
 import requests
 
-from tests.upstreams.fake_anthropic import FakeAnthropic
-from tests.upstreams.fake_ollama import FakeOllama
-from tests.upstreams.fake_openai import FakeUpstream
 
-PROVIDERS = ("vllm", "ollama", "anthropic")
-TOOL = {"name": "get_weather", "description": "Weather in a city",
-        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}
-TOKEN = "sk-upstream-secret"
-
-
-@pytest.fixture(scope="module")
-def fakes():
-    ups = {"vllm": FakeUpstream(model="private-vllm").start(),
-           "ollama": FakeOllama(model="private-ollama").start(),
-           "anthropic": FakeAnthropic(model="private-anthropic").start()}
-    yield ups
-    for up in ups.values():
-        up.stop()
-
-
-@pytest.fixture(scope="module")
-def gw(fakes, module_gateway):
-    models = {f"m-{kind}": {"providers": [{"id": f"{kind}-1", "api_host": up.url, "api_type": kind,
-                                           "model_path": f"private-{kind}", "api_token": TOKEN,
-                                           "input_size": 4096}]}
-              for kind, up in fakes.items()}
-    return module_gateway(models)
-
-
-@pytest.fixture
-def fake(fakes, request):
-    """The fake behind ``provider`` (the test's parameter), back to normal behaviour afterwards."""
-    up = fakes[request.getfixturevalue("provider")]
-    up.reset()
-    yield up
-    up.behaviour = "echo"
-
+from tests.integration.conftest import PROVIDERS, TOOL
 
 @dataclass
 class Result:

@@ -17,7 +17,7 @@ from llm_router_api.upstream.anthropic_wire import (
     AnthropicWire,
 )
 from llm_router_api.upstream.errors import StreamFailed
-from llm_router_api.upstream.openai_wire import USER_AGENT
+from llm_router_api.upstream.wire import USER_AGENT
 
 WIRE = AnthropicWire()
 PROVIDER = ProviderConfig(id="claude", api_host="https://api.example.test", api_type="anthropic",
@@ -261,7 +261,7 @@ def test_probe_headers():
     assert WIRE.probe_headers(PROVIDER) == {"Accept": "application/json", "User-Agent": USER_AGENT,
                                             "x-api-key": "sk-ant-secret", "anthropic-version": ANTHROPIC_VERSION}
     assert WIRE.probe_headers(ProviderConfig(id="p", api_host="http://h")) == \
-        {"Accept": "application/json", "User-Agent": USER_AGENT}
+        {"Accept": "application/json", "User-Agent": USER_AGENT, "anthropic-version": ANTHROPIC_VERSION}
 
 
 # ---------------------------------------------------------------------------------------------

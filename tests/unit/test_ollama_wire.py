@@ -12,7 +12,7 @@ from llm_router_api.dialects.base import EncodeContext
 from llm_router_api.errors import InvalidRequest
 from llm_router_api.upstream.errors import StreamFailed
 from llm_router_api.upstream.ollama_wire import OllamaWire
-from llm_router_api.upstream.openai_wire import USER_AGENT
+from llm_router_api.upstream.wire import USER_AGENT
 
 WIRE = OllamaWire()
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
