@@ -58,6 +58,19 @@ class Workload:
         )
         return head.encode() + body
 
+    token_mark = TOKEN_MARK  # what the first token event contains (TTFT)
+
+    def check(self, body: bytearray) -> str | None:
+        """None when a 200 answer's body is what was asked for, else a short error name."""
+        n = self.n_tokens
+        if not self.stream:
+            return None if b'"completion_tokens":%d' % n in body else "wrong_body"
+        if b'"error"' in body:
+            return "error_event"
+        if body.count(TOKEN_MARK) != n:
+            return "wrong_token_count"
+        return None if body.rstrip().endswith(DONE_MARK) else "no_done"
+
 
 @dataclass(slots=True)
 class Outcome:
@@ -78,7 +91,10 @@ class ResponseError(Exception):
 
 
 class _Exchange:
-    """One response being read: an incremental parser of the status line, framing and body."""
+    """One response being read: an incremental parser of the status line, framing and body.
+
+    ``workload`` is a :class:`Workload` or any object with its ``stream``, ``token_mark`` and
+    ``check`` (bench/dialects.py sends other dialects through the same machinery)."""
 
     __slots__ = ("workload", "start", "future", "buf", "state", "status", "remaining", "body", "ttft", "scan",
                  "close_after")
@@ -167,23 +183,15 @@ class _Exchange:
         del buf[:pos]
 
     def _look_for_first_token(self, now: float) -> None:
-        if self.body.find(TOKEN_MARK, self.scan) >= 0:
+        mark = self.workload.token_mark
+        if self.body.find(mark, self.scan) >= 0:
             self.ttft = now - self.start
         else:
-            self.scan = max(0, len(self.body) - len(TOKEN_MARK))
+            self.scan = max(0, len(self.body) - len(mark))
 
     def verdict(self) -> str | None:
-        """None when the complete response is what was asked for, else a short error name."""
-        if self.status != 200:
-            return f"http_{self.status}"
-        body, n = self.body, self.workload.n_tokens
-        if not self.workload.stream:
-            return None if b'"completion_tokens":%d' % n in body else "wrong_body"
-        if b'"error"' in body:
-            return "error_event"
-        if body.count(TOKEN_MARK) != n:
-            return "wrong_token_count"
-        return None if body.rstrip().endswith(DONE_MARK) else "no_done"
+        """None when the complete response is what was asked for (the workload's check), else a short error name."""
+        return f"http_{self.status}" if self.status != 200 else self.workload.check(self.body)
 
 
 class Connection(asyncio.Protocol):

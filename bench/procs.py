@@ -231,13 +231,16 @@ class _LineChild:
 
 
 class Upstream(_LineChild):
-    """A fake upstream (bench/upstream_proc.py) pinned to the client core, with its stats channel."""
+    """A fake upstream (bench/upstream_proc.py) pinned to the client core, with its stats channel;
+    ``protocol`` picks the fake (openai, ollama or anthropic)."""
 
-    def __init__(self, supervisor: Supervisor, *, name: str, token_delay: float, n_tokens: int) -> None:
+    def __init__(self, supervisor: Supervisor, *, name: str, token_delay: float, n_tokens: int,
+                 protocol: str = "openai") -> None:
         self.token_delay = token_delay
+        self.protocol = protocol
         self.port = free_port()
         argv = [sys.executable, "-m", "bench.upstream_proc", "--port", str(self.port),
-                "--token-delay", str(token_delay), "--n-tokens", str(n_tokens)]
+                "--token-delay", str(token_delay), "--n-tokens", str(n_tokens), "--protocol", protocol]
         super().__init__(supervisor, f"upstream-{name}", CLIENT_CORE, argv)
         line = self.read_line(timeout=15)
         if not line.startswith("listening on"):
@@ -336,10 +339,13 @@ class Gateway:
         return read_memory_kib(self.worker_pid)
 
 
+API_TYPES = {"openai": "vllm", "ollama": "ollama", "anthropic": "anthropic"}  # Upstream.protocol -> api_type
+
+
 def write_models_config(directory: Path, upstreams: dict[str, Upstream]) -> Path:
-    """One model per upstream, named after it, each served by that upstream alone."""
+    """One model per upstream, named after it, each served by that upstream alone (api_type after its protocol)."""
     models = {
-        name: {"providers": [{"id": f"up-{name}", "api_host": up.url, "api_type": "vllm"}]}
+        name: {"providers": [{"id": f"up-{name}", "api_host": up.url, "api_type": API_TYPES[up.protocol]}]}
         for name, up in upstreams.items()
     }
     path = directory / "models-config.json"

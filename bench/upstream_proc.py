@@ -1,5 +1,8 @@
 """The benchmark's upstream: ``tests.upstreams.fake_openai`` in a process of its own, with a stats channel.
 
+``--protocol ollama`` or ``anthropic`` runs ``fake_ollama.FakeOllama`` or ``fake_anthropic.FakeAnthropic``
+instead (same constructor, same counters): the dialect benchmark's upstreams.
+
 The fake's CLI (``python -m tests.upstreams.fake_openai``) cannot report what it saw. The hold test
 needs the upstream's own count of streams open at once (``FakeUpstream.peak_concurrency``), so this
 wrapper runs the same server through its Python API and answers one-line commands on stdin:
@@ -17,7 +20,11 @@ import argparse
 import json
 import sys
 
+from tests.upstreams.fake_anthropic import FakeAnthropic
+from tests.upstreams.fake_ollama import FakeOllama
 from tests.upstreams.fake_openai import FakeUpstream
+
+PROTOCOLS = {"openai": FakeUpstream, "ollama": FakeOllama, "anthropic": FakeAnthropic}  # --protocol -> fake
 
 
 def _stats(up: FakeUpstream) -> dict[str, int]:
@@ -50,8 +57,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--token-delay", type=float, default=0.0)
     parser.add_argument("--n-tokens", type=int, default=64)
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="openai",
+                        help="which fake: OpenAI/vLLM (default), Ollama or Anthropic")
     args = parser.parse_args(argv)
-    up = FakeUpstream(token_delay=args.token_delay, n_tokens=args.n_tokens, port=args.port, model="bench-model")
+    fake = PROTOCOLS[args.protocol]
+    up = fake(token_delay=args.token_delay, n_tokens=args.n_tokens, port=args.port, model="bench-model")
     with up:
         print(f"listening on {up.url}", flush=True)
         serve_commands(up)

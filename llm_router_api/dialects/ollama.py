@@ -51,6 +51,7 @@ import json
 import math
 import struct
 import time
+from functools import lru_cache
 from typing import Any
 
 from ..errors import GatewayError, InvalidRequest
@@ -76,7 +77,13 @@ def rfc3339(seconds: float | None = None) -> str:
     """A UTC timestamp as Go writes ``time.Time`` with nanoseconds: 2024-01-01T00:00:00.123456789Z."""
     ns = time.time_ns() if seconds is None else int(seconds * 1_000_000_000)
     whole, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{frac:09d}Z"
+    return _second(whole) + f".{frac:09d}Z"
+
+
+@lru_cache(maxsize=8)
+def _second(whole: int) -> str:
+    """Formatting the date was 8% of a converted stream's CPU (one per line); within a second it is the same."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
 
 
 def _model(body: Any) -> str:

@@ -309,3 +309,17 @@ def test_a_provider_whose_protocol_cannot_take_the_request_is_passed_over(gatewa
         assert len(chat_only.requests) == 1  # chat still goes to the first provider
     finally:
         chat_only.stop()
+
+
+@pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
+def test_converted_streams_through_gunicorn(fakes, gateway_process, worker_class):
+    """The real server: an Ollama client on a vLLM provider and an Anthropic client on an Ollama one."""
+    gw = gateway_process({f"m-{kind}": {"providers": [{"id": kind, "api_host": fakes[kind].url, "api_type": kind}]}
+                          for kind in ("vllm", "ollama")}, LLM_ROUTER_SERVER_WORKER_CLASS=worker_class)
+    parts = list(ollama.Client(host=gw.url).chat(model="m-vllm", stream=True,
+                                                 messages=[{"role": "user", "content": "echo:one two three"}]))
+    assert "".join(p.message.content for p in parts) == "one two three" and parts[-1].done
+    with anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0).messages.stream(
+            model="m-ollama", max_tokens=20, messages=[{"role": "user", "content": "echo:four five"}]) as events:
+        assert "".join(events.text_stream) == "four five"
+        assert events.get_final_message().stop_reason == "end_turn"
