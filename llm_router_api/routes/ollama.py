@@ -25,9 +25,9 @@ from .openai import serve_openai
 
 #: The Ollama version the routes behave like; clients check it to enable features.
 OLLAMA_VERSION = "0.12.0"
-DIALECT_OVERRIDE = "llm_router.dialect"
+DIALECT_OVERRIDE = "llm_router.dialect"  # environ key: the error dialect of a shared path's request
 #: /api/ps reports every served model as loaded, expiring this far ahead (providers keep them).
-LOADED_FOR_SECONDS = 24 * 3600  # environ key: the error dialect of a shared path's request
+LOADED_FOR_SECONDS = 24 * 3600
 
 CHAT = Codec(ollama.encode_chat, OLLAMA_NDJSON, ollama.ChatStreamEncoder)
 GENERATE = Codec(ollama.encode_generate, OLLAMA_NDJSON, ollama.GenerateStreamEncoder)

@@ -7,7 +7,6 @@ Each route is registered under every path llm-router users already call: ``/v1/.
 from __future__ import annotations
 
 import json
-import logging
 import time
 
 from flask import Blueprint, Response
@@ -21,8 +20,6 @@ from ..streaming import OPENAI_SSE
 from ..upstream.openai_wire import ENDPOINT_PATHS
 from .exchange import Codec, Exchange
 from .json_body import read_json_object
-
-log = logging.getLogger(__name__)
 
 # endpoint -> (the body field it cannot do without, its expected JSON types)
 _REQUIRED_FIELD = {
