@@ -53,7 +53,8 @@ class NativeCall:
     ``path`` is from the server root (``/v1/chat/completions``, ``/api/chat``, ``/v1/messages``).
     ``unserved`` lists statuses that mean "this server has no such route" (the Responses API on
     a server without it): the canonical request then goes to the same provider instead, and the
-    provider is remembered as one that needs it.
+    provider is remembered as one that needs it. ``headers`` are the client's protocol headers
+    that go along (Anthropic's ``anthropic-beta``); credentials are always the provider's own.
     """
 
     family: str
@@ -61,6 +62,7 @@ class NativeCall:
     payload: dict
     raw: bytes
     unserved: frozenset[int] = frozenset()
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -157,7 +159,10 @@ class Dispatcher:
                 and (provider.id, native.path) not in self._unserved:
             path = native_path(Origin.of(provider.api_host), native.path)
             body = openai_wire.request_body(native.payload, native.raw, upstream_name)
-            return Outgoing(path, body, wire.request_headers(provider, stream=call.stream)), True, native.unserved
+            headers = wire.request_headers(provider, stream=call.stream)
+            if native.headers:
+                headers = {**headers, **dict(native.headers)}
+            return Outgoing(path, body, headers), True, native.unserved
         canonical = call.canonical
         return wire.outgoing(canonical.endpoint, canonical.payload, upstream_name, provider, call.stream), False, \
             frozenset()

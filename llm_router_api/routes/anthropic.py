@@ -6,7 +6,7 @@ and the answer (JSON, or SSE events ``message_start`` ... ``message_stop``) is c
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from ..dialects import anthropic
 from ..dialects.base import EncodeContext
@@ -16,6 +16,9 @@ from .exchange import Codec, Exchange
 from .json_body import json_response, read_json_object
 
 MESSAGES = Codec(anthropic.encode_message, ANTHROPIC_SSE, anthropic.MessageStreamEncoder)
+#: Client headers an Anthropic provider gets with a passed-through request (Claude Code's beta
+#: features; a newer API version): they change what the body means. Keys never go along.
+FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
 
 
 def create_anthropic_blueprint(exchange: Exchange, prefix: str, max_body_size: int) -> Blueprint:
@@ -26,7 +29,8 @@ def create_anthropic_blueprint(exchange: Exchange, prefix: str, max_body_size: i
         canonical = anthropic.decode_messages(body)
         public_name = canonical.payload["model"]
         model = exchange.model(public_name, f"model: {public_name}")
-        call = Call(canonical, NativeCall("anthropic", "/v1/messages", body, raw))
+        forwarded = tuple((name, request.headers[name]) for name in FORWARDED_HEADERS if name in request.headers)
+        call = Call(canonical, NativeCall("anthropic", "/v1/messages", body, raw, headers=forwarded))
         return exchange.serve(call, MESSAGES, EncodeContext(public_name, body), model)
 
     def count_tokens():

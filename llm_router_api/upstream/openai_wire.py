@@ -98,6 +98,12 @@ class ModelNameRewriter:
             yield self.answer(pending)
 
 
+#: Fields a converted request may carry that vLLM, llama.cpp and LocalAI take but OpenAI's own API
+#: refuses as unknown (400): sampling knobs from Ollama and Anthropic clients, and the thinking
+#: switch. They are left out for ``api_type: openai``.
+SERVER_EXTENSIONS = ("chat_template_kwargs", "top_k", "min_p", "repetition_penalty")
+
+
 class OpenAIWire:
     """api_type vllm, openai, llama.cpp, localai: the canonical form is already the wire form."""
 
@@ -105,7 +111,11 @@ class OpenAIWire:
 
     def outgoing(self, endpoint: str, payload: dict, upstream_model: str, provider: ProviderConfig,
                  stream: bool) -> Outgoing:
-        body = json.dumps({**payload, "model": upstream_model}, ensure_ascii=False).encode("utf-8")
+        payload = {**payload, "model": upstream_model}
+        if provider.api_type == "openai":
+            for name in SERVER_EXTENSIONS:
+                payload.pop(name, None)
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         return Outgoing(endpoint_path(Origin.of(provider.api_host), endpoint), body,
                         request_headers(provider, stream=stream))
 

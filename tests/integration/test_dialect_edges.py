@@ -132,6 +132,21 @@ def test_an_anthropic_client_to_an_anthropic_provider_passes_through(gw, fakes):
     assert sent.headers["anthropic-version"] == "2023-06-01"
 
 
+def test_claude_codes_beta_headers_reach_an_anthropic_provider_and_keys_do_not(gw, fakes):
+    up = fakes["anthropic"]
+    up.reset()
+    headers = {**ANTHROPIC_HEADERS, "anthropic-beta": "interleaved-thinking-2025-05-14", "x-api-key": "client-key",
+               "authorization": "Bearer client-key"}
+    body = {"model": "m-anthropic", "max_tokens": 50, "messages": [{"role": "user", "content": "echo:hi"}]}
+    assert requests.post(gw.url + "/v1/messages", json=body, headers=headers, timeout=10).status_code == 200
+    sent = up.requests[-1].headers
+    assert sent["anthropic-beta"] == "interleaved-thinking-2025-05-14"
+    assert sent["x-api-key"] == TOKEN and "authorization" not in sent
+    up.reset()
+    requests.post(gw.url + "/v1/messages", json={**body, "model": "m-vllm"}, headers=headers, timeout=10)
+    assert fakes["vllm"].requests[-1].headers.get("anthropic-beta") is None  # converted: nothing to carry
+
+
 def test_a_converted_request_carries_the_providers_credentials(gw, fakes):
     up = fakes["anthropic"]
     up.reset()
