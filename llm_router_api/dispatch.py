@@ -22,6 +22,8 @@ from typing import Callable
 from .balancing import Balancer, Lease, Outcome, Refusal
 from .config.models import ModelConfig
 from .dialects.base import CanonicalRequest
+from .observability.metrics import Metrics
+from .observability.request_record import RequestRecord
 from .errors import (ClientClosedRequest, GatewayError, InvalidRequest, NoProviderAvailable, UpstreamFailed,
                      UpstreamTimeout)
 from .upstream import openai_wire
@@ -110,7 +112,8 @@ class UpstreamStream:
 
 class Dispatcher:
     def __init__(self, balancer: Balancer, client: UpstreamClient, policy: FailoverPolicy,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, metrics: Metrics | None = None):
+        self.metrics = metrics or Metrics.disabled()
         self.balancer = balancer
         self.client = client
         self.policy = policy
@@ -118,8 +121,13 @@ class Dispatcher:
         self._unserved: set[tuple[str, str]] = set()  # (provider id, native path) that answered "no such route"
 
     def send(self, model: ModelConfig, public_name: str, call: Call, *,
-             abandoned: Callable[[], bool] | None = None) -> UpstreamReply | UpstreamStream:
-        """The answer of the first provider that gives one; ``abandoned`` says the client left."""
+             abandoned: Callable[[], bool] | None = None,
+             record: RequestRecord | None = None) -> UpstreamReply | UpstreamStream:
+        """The answer of the first provider that gives one; ``abandoned`` says the client left.
+
+        ``record`` learns the attempts and the provider that answered (for the access log).
+        """
+        metrics = self.metrics
         deadline = self.clock() + self.policy.deadline
         tried: list[str] = []
         failures: list[str] = []
@@ -129,21 +137,32 @@ class Dispatcher:
             remaining = deadline - self.clock()
             if remaining <= 0:
                 break
+            if failures:
+                metrics.failovers_total.labels(public_name, failures[-1]).inc()
+            asked = self.clock()
             lease = self.balancer.acquire(model, tried, min(self.policy.queue_wait, remaining), abandoned)
+            metrics.queue_wait_seconds.labels(public_name).observe(self.clock() - asked)
             if lease is Refusal.ABANDONED:
                 log.info("model=%s: client left while waiting for a free slot; not sent upstream", model.name)
                 raise ClientClosedRequest("The client closed the connection while the request waited.")
             if isinstance(lease, Refusal):
                 refusal = lease
                 break
-            tried.append(lease.provider.id)
+            provider_id = lease.provider.id
+            tried.append(provider_id)
             try:
                 result = self._attempt(lease, model, public_name, call, remaining)
             except InvalidRequest as exc:  # this provider's protocol cannot express the request
                 lease.release(Outcome.NEUTRAL)
                 unsupported, result = exc, "unsupported"
+            if record is not None:
+                record.attempts, record.provider = len(tried), provider_id
             if not isinstance(result, str):
+                status = result.status if isinstance(result, UpstreamReply) else 200
+                metrics.upstream_requests_total.labels(public_name, provider_id,
+                                                       "ok" if status < 400 else "client_error").inc()
                 return result
+            metrics.upstream_requests_total.labels(public_name, provider_id, result).inc()
             log.warning("model=%s provider=%s attempt=%d failed: %s", model.name, lease.provider.id, len(tried),
                         result)
             failures.append(result)

@@ -6,9 +6,39 @@ the standard library in each worker, and that must happen before the app's modul
 
 from __future__ import annotations
 
+import glob
+import os
+import tempfile
+
 from gunicorn.app.base import BaseApplication
 
 from .settings import Settings
+
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_metrics_dir(server=None) -> str:
+    """In the master, before any worker starts: an empty directory for the workers' samples.
+
+    Without ``PROMETHEUS_MULTIPROC_DIR`` a private temporary one is made; a given one is emptied
+    of the previous run's files (a restart must not add old counts to new ones). Workers inherit
+    the variable when they fork.
+    """
+    directory = os.environ.get(METRICS_DIR_VARIABLE)
+    if not directory:
+        directory = tempfile.mkdtemp(prefix="llm-router-metrics-")
+        os.environ[METRICS_DIR_VARIABLE] = directory
+    os.makedirs(directory, exist_ok=True)
+    for stale in glob.glob(os.path.join(directory, "*.db")):
+        os.remove(stale)
+    return directory
+
+
+def worker_exited(server, worker) -> None:
+    """A dead worker's live gauges (in flight, queue length) must stop counting."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 class GatewayServer(BaseApplication):
@@ -35,6 +65,9 @@ class GatewayServer(BaseApplication):
             # host would fight over it, and nothing here uses it.
             "control_socket_disable": True,
         }
+        if s.use_prometheus:  # every worker writes its samples where /metrics in any worker reads them all
+            options["on_starting"] = prepare_metrics_dir
+            options["child_exit"] = worker_exited
         for key, value in options.items():
             if key in self.cfg.settings:
                 self.cfg.set(key, value)

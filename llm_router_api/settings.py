@@ -19,6 +19,7 @@ STRATEGIES = ("balanced", "weighted", "dynamic_weighted", "first_available", "fi
 SERVER_TYPES = ("gunicorn", "flask")
 WORKER_CLASSES = ("gevent", "gthread", "sync")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -42,7 +43,10 @@ class Settings:
     in_debug: bool = False
     log_level: str = "INFO"
     log_filename: str | None = None
+    log_format: str = "text"  # text, or json: one object per line for log shippers
     minimum: bool = False
+    # observability
+    use_prometheus: bool = False
     models_config_reload_seconds: float = 1.0
     # server
     server_type: str = "gunicorn"
@@ -100,6 +104,8 @@ class Settings:
             in_debug=env.boolean("LLM_ROUTER_IN_DEBUG", d.in_debug),
             log_level=env.choice("LLM_ROUTER_LOG_LEVEL", d.log_level, LOG_LEVELS, upper=True),
             log_filename=env.text("LLM_ROUTER_LOG_FILENAME", "") or None,
+            log_format=env.choice("LLM_ROUTER_LOG_FORMAT", d.log_format, LOG_FORMATS),
+            use_prometheus=env.boolean("LLM_ROUTER_USE_PROMETHEUS", d.use_prometheus),
             minimum=env.boolean("LLM_ROUTER_MINIMUM", d.minimum),
             models_config_reload_seconds=env.number(
                 "LLM_ROUTER_MODELS_CONFIG_RELOAD_SECONDS", d.models_config_reload_seconds, minimum=0

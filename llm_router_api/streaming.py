@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from .balancing import Outcome
+from .dialects.base import usage_counts
 from .dialects.openai import DONE, stream_error_event
 from .dispatch import UpstreamStream
+from .observability.request_record import RequestRecord
 from .upstream.errors import StreamFailed, TransportError
 from .upstream.sse import sse_frame
 
@@ -40,6 +43,7 @@ class Framing:
     separator: bytes
     is_complete: Callable[[bytes], bool]  # given the stream's last bytes
     error_event: Callable[[str, str], bytes]  # (message, code) -> one event
+    overhead_events: int = 0  # events that carry no token (role, finish, usage, end marker)
 
     def error_ending(self, tail: bytes, message: str, code: str) -> bytes:
         """The error event, after a separator if the last event was left unfinished."""
@@ -47,7 +51,7 @@ class Framing:
         return separator + self.error_event(message, code)
 
 
-OPENAI_SSE = Framing(b"\n\n", lambda tail: DONE.strip() in tail, stream_error_event)
+OPENAI_SSE = Framing(b"\n\n", lambda tail: DONE.strip() in tail, stream_error_event, overhead_events=3)
 OPENAI_RESPONSES = Framing(
     b"\n\n", lambda tail: any(m in tail for m in (b"response.completed", b"response.incomplete", b"response.failed")),
     lambda message, code: sse_frame(json.dumps({"type": "error", "code": code, "message": message, "param": None}),
@@ -58,7 +62,6 @@ ANTHROPIC_SSE = Framing(
     b"\n\n", lambda tail: b"message_stop" in tail,
     lambda message, code: sse_frame(json.dumps({"type": "error", "error": {"type": "api_error", "message": message}}),
                                     "error"))
-PLAIN = Framing(b"\n", lambda tail: True, lambda message, code: b"")  # an unframed body: nothing to add
 
 
 def _upstream_chunks(stream: UpstreamStream) -> Iterator[bytes]:
@@ -67,23 +70,33 @@ def _upstream_chunks(stream: UpstreamStream) -> Iterator[bytes]:
         yield chunk
 
 
-def _finish(stream: UpstreamStream, outcome: Outcome, error: str | None) -> None:
+def _finish(stream: UpstreamStream, outcome: Outcome, error: str | None, record: RequestRecord | None) -> None:
     # Reached on success, on failure, and on GeneratorExit when the client went away.
     if outcome is Outcome.SUCCESS:
         stream.response.release()  # fully read: the connection goes back to the pool
     else:
         stream.response.close()
     stream.lease.release(outcome, error)
+    if record is not None:
+        record.first_byte_at = stream.lease.first_byte_at
+        record.last_byte_at = time.monotonic()
 
 
-def relay(stream: UpstreamStream, framing: Framing = OPENAI_SSE) -> Iterator[bytes]:
-    """The upstream's bytes as they come (the model name put back to the public one)."""
+def relay(stream: UpstreamStream, framing: Framing = OPENAI_SSE, record: RequestRecord | None = None
+          ) -> Iterator[bytes]:
+    """The upstream's bytes as they come (the model name put back to the public one).
+
+    ``record`` gets the number of events and the token counts the stream's end carries.
+    """
     outcome, error = Outcome.NEUTRAL, None
     tail = b""
+    events = 0
+    separator = framing.separator
     try:
         try:
-            for chunk in stream.rewriter.events(_upstream_chunks(stream), framing.separator):
+            for chunk in stream.rewriter.events(_upstream_chunks(stream), separator):
                 tail = (tail + chunk)[-_TAIL:]
+                events += chunk.count(separator)
                 yield chunk
         except TransportError as exc:
             outcome, error = Outcome.FAILURE, exc.kind
@@ -97,19 +110,25 @@ def relay(stream: UpstreamStream, framing: Framing = OPENAI_SSE) -> Iterator[byt
             return
         outcome = Outcome.SUCCESS
     finally:
-        _finish(stream, outcome, error)
+        _finish(stream, outcome, error, record)
+        if record is not None:
+            record.events = events
+            record.usage_from_bytes(tail)
+            if record.output_tokens is None:  # no usage in the stream: its events stand in for tokens
+                record.output_tokens = max(events - framing.overhead_events, 0) or None
 
 
-def convert(stream: UpstreamStream, decoder, encoder) -> Iterator[bytes]:
+def convert(stream: UpstreamStream, decoder, encoder, record: RequestRecord | None = None) -> Iterator[bytes]:
     """The upstream's events decoded to canonical chunks and encoded in the client's dialect."""
     outcome, error = Outcome.NEUTRAL, None
+    seen = _Seen()
     try:
         try:
             for data in _upstream_chunks(stream):
-                out = b"".join(encoder.encode(chunk) for chunk in decoder.feed(data))
+                out = b"".join(encoder.encode(chunk) for chunk in seen(decoder.feed(data)))
                 if out:
                     yield out
-            yield b"".join(encoder.encode(chunk) for chunk in decoder.close()) + encoder.finish()
+            yield b"".join(encoder.encode(chunk) for chunk in seen(decoder.close())) + encoder.finish()
         except TransportError as exc:
             outcome, error = Outcome.FAILURE, exc.kind
             log.error("provider=%s stream broke after it started: %s", stream.provider_id, exc.kind)
@@ -122,4 +141,25 @@ def convert(stream: UpstreamStream, decoder, encoder) -> Iterator[bytes]:
             return
         outcome = Outcome.SUCCESS
     finally:
-        _finish(stream, outcome, error)
+        _finish(stream, outcome, error, record)
+        if record is not None:
+            record.events = seen.content
+            record.usage(*seen.usage)
+            if record.output_tokens is None:
+                record.output_tokens = seen.content or None
+
+
+class _Seen:
+    """Counts the canonical chunks that carry content and keeps the last usage reported."""
+
+    def __init__(self) -> None:
+        self.content = 0
+        self.usage = (0, 0)
+
+    def __call__(self, chunks: list[dict]) -> list[dict]:
+        for chunk in chunks:
+            if chunk.get("usage"):
+                self.usage = usage_counts(chunk)
+            if chunk.get("choices"):
+                self.content += 1
+        return chunks

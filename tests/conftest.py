@@ -100,8 +100,8 @@ class _InProcessGateways:
         config_path = write_config(directory / f"models-{len(self.servers)}.json", models)
         # One process serves (so max_concurrency is not split between workers), and no active
         # health checks unless a test asks: their GETs would show up in the upstreams' records.
-        defaults = {"server_type": "flask", "provider_monitor_interval_seconds": 0}
-        settings = Settings(models_config=str(config_path), log_level="WARNING", **{**defaults, **settings_overrides})
+        defaults = {"server_type": "flask", "provider_monitor_interval_seconds": 0, "log_level": "WARNING"}
+        settings = Settings(models_config=str(config_path), **{**defaults, **settings_overrides})
         app = create_app(settings, clock=clock) if clock else create_app(settings)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)

@@ -22,6 +22,7 @@ from .fallback import REDIS_ERRORS
 from .provider_state import Outcome, ProviderStates
 from .renewer import LeaseRenewer
 from .slots import Candidate, Grant, SlotPool, SlotRequest
+from ..observability.metrics import Metrics
 from .strategies import Strategy
 from .wakeups import RedisWakeups, WaitRoom
 
@@ -71,7 +72,8 @@ def _owner_prefix() -> str:
 class Balancer:
     def __init__(self, strategy: Strategy, states: ProviderStates, slots: SlotPool, room: WaitRoom, *,
                  renewer: LeaseRenewer | None = None, wakeups: RedisWakeups | None = None,
-                 clock: Callable[[], float]):
+                 clock: Callable[[], float], metrics: Metrics | None = None):
+        self.metrics = metrics or Metrics.disabled()
         self.strategy = strategy
         self.states = states
         self.slots = slots
@@ -111,6 +113,15 @@ class Balancer:
         if self.wakeups is not None:
             self.wakeups.ensure_started()
         provider_ids = [p.id for p in model.all_providers]
+        queue_length = self.metrics.queue_length.labels(model.name)
+        queue_length.inc()
+        try:
+            return self._wait_in_room(model, exclude, token, deadline, provider_ids, abandoned)
+        finally:
+            queue_length.dec()
+
+    def _wait_in_room(self, model: ModelConfig, exclude: Collection[str], token: str, deadline: float,
+                      provider_ids: list[str], abandoned: Callable[[], bool] | None) -> Lease | Refusal:
         with self.room.waiting(provider_ids) as woken:
             while True:
                 # Registered before this try, so a slot freed right after it still wakes us.
@@ -152,10 +163,12 @@ class Balancer:
         probe = self.states.begin(provider.id)
         if self.renewer is not None and grant.pool is self.renewer.pool:
             self.renewer.add(provider.id, token)
+        self.metrics.in_flight_requests.labels(provider.id).inc()
         return Lease(provider, token, probe, self.clock(), grant.pool, self._finish)
 
     def _finish(self, lease: Lease, outcome: Outcome, error: str | None) -> None:
         provider_id = lease.provider.id
+        self.metrics.in_flight_requests.labels(provider_id).dec()
         if self.renewer is not None:
             self.renewer.remove(lease.token)
         try:

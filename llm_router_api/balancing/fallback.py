@@ -25,7 +25,7 @@ _UNAVAILABLE = object()
 
 class FallbackSlots:
     def __init__(self, shared: RedisSlots, local: LocalSlots, *, retry_seconds: float,
-                 clock: Callable[[], float]):
+                 clock: Callable[[], float], on_degraded: Callable[[bool], None] | None = None):
         self.shared = shared
         self.local = local
         self._retry_seconds = retry_seconds
@@ -33,6 +33,7 @@ class FallbackSlots:
         self._lock = threading.Lock()
         self._retry_at: float | None = None  # None: Redis is in use
         self.outages = 0
+        self._on_degraded = on_degraded or (lambda degraded: None)  # the Redis-degradation metrics
 
     @property
     def kind(self) -> str:
@@ -51,6 +52,7 @@ class FallbackSlots:
                 self.outages += 1
                 log.error("Redis is unreachable (%s); provider leases are kept per process until it is back",
                           type(exc).__name__)
+                self._on_degraded(True)
             self._retry_at = self._clock() + self._retry_seconds
 
     def _succeeded(self) -> None:
@@ -59,6 +61,7 @@ class FallbackSlots:
                 if self._retry_at is not None:
                     self._retry_at = None
                     log.warning("Redis is reachable again; provider leases are shared again")
+                    self._on_degraded(False)
 
     def _try_shared(self, call):
         """``call(shared)`` when Redis is in use or due for a retry; ``_UNAVAILABLE`` if it failed or is not due."""

@@ -57,12 +57,19 @@ class ProviderState:
 class ProviderStates:
     """All providers' states, with the lock that makes check-and-take atomic across threads."""
 
-    def __init__(self, *, failures_to_eject: int, cooldown: float, clock: Callable[[], float]):
+    def __init__(self, *, failures_to_eject: int, cooldown: float, clock: Callable[[], float],
+                 on_change: Callable[[str, bool], None] | None = None):
         self.failures_to_eject = failures_to_eject
         self.cooldown = cooldown
         self.clock = clock
         self.lock = threading.Lock()
         self._states: dict[str, ProviderState] = {}
+        self._on_change = on_change  # (provider id, out of rotation now): the breaker-state metric
+
+    def _report(self, provider_id: str, state: "ProviderState", was_out: bool) -> None:
+        out = state.down or state.ejected_until != 0.0
+        if out != was_out and self._on_change is not None:
+            self._on_change(provider_id, out)
 
     def get(self, provider_id: str) -> ProviderState:
         state = self._states.get(provider_id)
@@ -90,6 +97,7 @@ class ProviderStates:
     def finish(self, provider_id: str, probe: bool, outcome: Outcome, error: str | None) -> None:
         with self.lock:
             state = self.get(provider_id)
+            was_out = state.down or state.ejected_until != 0.0
             state.in_flight -= 1
             if probe:
                 state.probe_in_flight = False
@@ -106,21 +114,24 @@ class ProviderStates:
                     factor = min(2 ** state.ejections, MAX_COOLDOWN_FACTOR)
                     state.ejections += 1
                     state.ejected_until = self.clock() + self.cooldown * factor
+            self._report(provider_id, state, was_out)
 
     def set_probe_result(self, provider_id: str, healthy: bool, error: str | None = None) -> bool:
         """Record an active health check; True when the provider came back (waiters may retry)."""
         with self.lock:
             state = self.get(provider_id)
+            was_out = state.down or state.ejected_until != 0.0
             if not healthy:
                 state.down = True
                 state.last_error = error
+                self._report(provider_id, state, was_out)
                 return False
-            recovered = state.down or state.ejected_until != 0.0
             state.down = False
             state.consecutive_failures = 0
             state.ejections = 0
             state.ejected_until = 0.0
-            return recovered
+            self._report(provider_id, state, was_out)
+            return was_out
 
     def snapshot(self, provider_id: str) -> dict:
         state = self.get(provider_id)

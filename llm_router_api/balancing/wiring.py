@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..config.store import ConfigStore
+from ..observability.metrics import Metrics
 from ..settings import Settings
 from ..upstream.client import UpstreamClient
 from .background import BackgroundThread, every
@@ -54,9 +55,19 @@ def local_processes(settings: Settings) -> int:
 
 
 def build_balancing(settings: Settings, store: ConfigStore, client: UpstreamClient,
-                    clock: Callable[[], float]) -> Balancing:
+                    clock: Callable[[], float], metrics: Metrics | None = None) -> Balancing:
+    metrics = metrics or Metrics.disabled()
+
+    def breaker(provider_id: str, out: bool) -> None:
+        metrics.circuit_breaker_open.labels(provider_id).set(1 if out else 0)
+
+    def redis_state(degraded: bool) -> None:
+        metrics.redis_degraded.set(1 if degraded else 0)
+        if degraded:
+            metrics.redis_outages_total.inc()
+
     states = ProviderStates(failures_to_eject=settings.circuit_breaker_failures,
-                            cooldown=settings.circuit_breaker_cooldown_seconds, clock=clock)
+                            cooldown=settings.circuit_breaker_cooldown_seconds, clock=clock, on_change=breaker)
     room = WaitRoom()
     local = LocalSlots(clock, on_release=room.notify, processes=local_processes(settings))
     slots: LocalSlots | FallbackSlots = local
@@ -67,12 +78,14 @@ def build_balancing(settings: Settings, store: ConfigStore, client: UpstreamClie
                                settings.redis_timeout_seconds)
         keys = KeySpace(settings.redis_key_prefix)
         shared = RedisSlots(redis_client, keys, settings.lease_ttl_seconds)
-        slots = FallbackSlots(shared, local, retry_seconds=settings.redis_retry_seconds, clock=clock)
+        slots = FallbackSlots(shared, local, retry_seconds=settings.redis_retry_seconds, clock=clock,
+                              on_degraded=redis_state)
         renewer = LeaseRenewer(shared, settings.lease_ttl_seconds)
         wakeups = RedisWakeups(redis_client, keys.released_channel, room, settings.redis_retry_seconds)
         claim = slots.claim_once
     strategy = build_strategy(settings.balance_strategy)
-    balancer = Balancer(strategy, states, slots, room, renewer=renewer, wakeups=wakeups, clock=clock)
+    balancer = Balancer(strategy, states, slots, room, renewer=renewer, wakeups=wakeups, clock=clock,
+                        metrics=metrics)
 
     threads = []
     monitor = None

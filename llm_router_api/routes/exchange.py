@@ -15,16 +15,18 @@ from flask import Response, request
 
 from ..config.models import ModelConfig
 from ..config.store import ConfigStore
-from ..dialects.base import EncodeContext
+from ..dialects.base import EncodeContext, usage_counts
 from ..dispatch import Call, Dispatcher, UpstreamStream
 from ..errors import ModelNotFound, UpstreamFailed, UpstreamRejected
 from ..streaming import Framing, convert, relay
+from ..observability.hooks import current_record
 from .client_connection import client_gone
 from .json_body import json_response
 
 log = logging.getLogger(__name__)
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+USAGE_BYTES = 2048  # token counts sit at the end of every protocol's answer
 
 
 @dataclass(frozen=True)
@@ -52,19 +54,25 @@ class Exchange:
         public_name = ctx.model
         model = model or self.model(public_name)
         environ = request.environ
+        record = current_record()
+        if record is not None:
+            record.model, record.stream = public_name, call.stream
         if client_gone(environ):
             log.info("model=%s: client left before the request was dispatched; not sent upstream", public_name)
             return Response(status=499)  # nginx's "client closed request"; nobody reads it
-        result = self.dispatcher.send(model, public_name, call, abandoned=lambda: client_gone(environ))
+        result = self.dispatcher.send(model, public_name, call, abandoned=lambda: client_gone(environ),
+                                      record=record)
         endpoint = call.canonical.endpoint
         if isinstance(result, UpstreamStream):
             if result.native:
-                return Response(relay(result, codec.framing), status=200, content_type=result.content_type,
+                return Response(relay(result, codec.framing, record), status=200, content_type=result.content_type,
                                 headers=STREAM_HEADERS)
             encoder = codec.stream_encoder(ctx)
-            body = convert(result, result.wire.stream_decoder(endpoint, public_name), encoder)
+            body = convert(result, result.wire.stream_decoder(endpoint, public_name), encoder, record)
             return Response(body, status=200, content_type=encoder.content_type, headers=STREAM_HEADERS)
         if result.native:
+            if record is not None:
+                record.usage_from_bytes(result.body[-USAGE_BYTES:])
             return Response(result.body, status=result.status, content_type=result.content_type)
         if result.status >= 400:
             raise UpstreamRejected(result.status, result.wire.error_message(result.body))
@@ -74,4 +82,6 @@ class Exchange:
             log.error("model=%s: the upstream's answer could not be decoded", public_name)
             raise UpstreamFailed(f"The upstream serving model '{public_name}' sent an answer that could not be "
                                  "read.") from None
+        if record is not None:
+            record.usage(*usage_counts(answer))
         return json_response(codec.encode(answer, ctx))

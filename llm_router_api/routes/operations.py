@@ -1,4 +1,4 @@
-"""Operational routes: liveness, version, and health with per-provider state (no secrets)."""
+"""Operational routes: liveness, version, health with per-provider state (no secrets), metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from flask import Blueprint, Response
 from .. import __version__
 from ..balancing.wiring import Balancing
 from ..config.store import ConfigStore
+from ..errors import RouteNotFound
+from ..observability.metrics import Metrics
 
 
 def _json(body: dict, status: int = 200) -> Response:
@@ -25,7 +27,7 @@ def _leases(balancing: Balancing) -> dict:
 
 
 def create_operations_blueprint(store: ConfigStore, balancing: Balancing, strategy: str,
-                                prefix: str) -> Blueprint:
+                                prefix: str, metrics: Metrics) -> Blueprint:
     states = balancing.states
     bp = Blueprint("operations", __name__)
 
@@ -62,8 +64,15 @@ def create_operations_blueprint(store: ConfigStore, balancing: Balancing, strate
                                 "note": "health is this worker's view; in_flight is cluster-wide with Redis"},
                       "config_generation": store.generation, "models": models})
 
+    def scrape():
+        if not metrics.enabled:
+            raise RouteNotFound("Metrics are off; set LLM_ROUTER_USE_PROMETHEUS=1 to serve /metrics.")
+        body, content_type = metrics.exposition()
+        return Response(body, content_type=content_type)
+
     for path in dict.fromkeys(["/ping", f"{prefix}/ping"]):
         bp.add_url_rule(path, "ping", ping, methods=["GET"])
     bp.add_url_rule("/version", "version", version, methods=["GET"])
     bp.add_url_rule("/health", "health", health, methods=["GET"])
+    bp.add_url_rule("/metrics", "metrics", scrape, methods=["GET"])
     return bp
