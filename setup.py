@@ -15,14 +15,21 @@ setup(
         "gevent>=24.2",
         # redis: cluster-wide provider leases, waiting line and wake-ups (balancing/redis_slots.py).
         "redis>=5",
+        # prometheus-client: /metrics, with its multiprocess mode for gunicorn workers (observability/).
+        "prometheus-client>=0.20",
+        # flasgger: Swagger UI at /apidocs over our OpenAPI document (routes/apidocs.py).
+        "flasgger>=0.9.7",
     ],
     extras_require={
         "services": ["transformers>=4.40", "torch>=2.2"],
         # The official clients: the dialect tests speak to the gateway through them, as users do.
+        # openapi-spec-validator and schemathesis check /apidocs' document and every route against it.
         "dev": ["pytest>=8", "openai>=1.40", "anthropic>=0.40", "ollama>=0.4", "requests>=2.31", "redis>=5",
-                "cryptography>=42"],
+                "cryptography>=42", "openapi-spec-validator>=0.7", "openapi-schema-validator>=0.6", "jsonschema>=4",
+                "schemathesis>=4.32,<5", "hypothesis>=6.100"],
         "all": ["transformers>=4.40", "torch>=2.2", "pytest>=8", "openai>=1.40", "anthropic>=0.40", "ollama>=0.4",
-                "requests>=2.31", "redis>=5", "cryptography>=42"],
+                "requests>=2.31", "redis>=5", "cryptography>=42", "openapi-spec-validator>=0.7",
+                "openapi-schema-validator>=0.6", "jsonschema>=4", "schemathesis>=4.32,<5", "hypothesis>=6.100"],
     },
     entry_points={"console_scripts": ["llm-router=llm_router_api.cli:main"]},
 )

@@ -16,7 +16,10 @@ from .balancing.wiring import Balancing, build_balancing
 from .config.store import ConfigStore
 from .dispatch import Dispatcher, FailoverPolicy
 from .logging_setup import configure_logging
+from .observability.hooks import install_request_records
+from .observability.metrics import Metrics
 from .routes.anthropic import create_anthropic_blueprint
+from .routes.apidocs import register_apidocs
 from .routes.errors import register_error_handlers
 from .routes.exchange import Exchange
 from .routes.lmstudio import create_lmstudio_blueprint
@@ -37,29 +40,34 @@ class Gateway:
     balancing: Balancing
     client: UpstreamClient
     dispatcher: Dispatcher
+    metrics: Metrics
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], float] = time.monotonic) -> "Gateway":
         store = ConfigStore(settings.models_config, reload_interval=settings.models_config_reload_seconds,
                             clock=clock)
         client = UpstreamClient(pool_size=settings.upstream_pool_size, connect_timeout=settings.connect_timeout)
-        balancing = build_balancing(settings, store, client, clock)
+        metrics = Metrics.create() if settings.use_prometheus else Metrics.disabled()
+        balancing = build_balancing(settings, store, client, clock, metrics)
         policy = FailoverPolicy(max_attempts=settings.failover_max_attempts, deadline=settings.failover_deadline,
                                 connect_timeout=settings.connect_timeout, read_timeout=settings.external_timeout,
                                 queue_wait=settings.queue_wait_seconds)
-        return cls(settings, store, balancing, client, Dispatcher(balancing.balancer, client, policy, clock))
+        dispatcher = Dispatcher(balancing.balancer, client, policy, clock, metrics)
+        return cls(settings, store, balancing, client, dispatcher, metrics)
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic) -> Flask:
     """Build the app; ``clock`` drives cool-downs, deadlines and reload checks (tests pass their own)."""
     settings = settings or Settings.from_environ()
-    configure_logging("DEBUG" if settings.in_debug else settings.log_level, settings.log_filename)
+    configure_logging("DEBUG" if settings.in_debug else settings.log_level, settings.log_filename,
+                      settings.log_format)
     gateway = Gateway.build(settings, clock)
 
-    app = Flask("llm_router_api")
+    app = Flask("llm_router_api", static_folder=None)  # no /static route: the gateway serves no files
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_body_size
     app.extensions["llm_router"] = gateway
     register_error_handlers(app)
+    install_request_records(app, gateway.metrics)
     # Background work runs in the process that serves: under gunicorn create_app runs in each
     # worker after fork (preload is off); the per-request check restarts it in a forked child.
     gateway.balancing.ensure_started()
@@ -73,5 +81,6 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     app.register_blueprint(create_ollama_blueprint(gateway.store, exchange, limit))
     app.register_blueprint(create_lmstudio_blueprint(gateway.store, exchange, limit))
     app.register_blueprint(create_operations_blueprint(gateway.store, gateway.balancing, settings.balance_strategy,
-                                                       settings.ep_prefix))
+                                                       settings.ep_prefix, gateway.metrics))
+    register_apidocs(app, settings.ep_prefix)
     return app

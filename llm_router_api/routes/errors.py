@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed as WerkzeugMetho
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..dialects import anthropic, ollama, openai
+from ..observability.hooks import current_record
 from ..errors import GatewayError, InvalidRequest, MethodNotAllowed, RequestTooLarge, RouteNotFound
 from .ollama import DIALECT_OVERRIDE, PATHS as OLLAMA_PATHS
 
@@ -41,6 +42,9 @@ def request_dialect() -> str:
 
 
 def error_response(error: GatewayError) -> Response:
+    record = current_record()
+    if record is not None:
+        record.error_code = error.code
     body = ERROR_BODIES[request_dialect()](error)
     response = Response(json.dumps(body), status=error.status, mimetype="application/json")
     if error.retry_after is not None:
@@ -69,7 +73,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        return error_response(_from_http_exception(exc, app.config.get("MAX_CONTENT_LENGTH")))
+        response = error_response(_from_http_exception(exc, app.config.get("MAX_CONTENT_LENGTH")))
+        if isinstance(exc, WerkzeugMethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))  # what HTTP asks of a 405
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

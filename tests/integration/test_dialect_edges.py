@@ -286,7 +286,9 @@ def test_a_stream_broken_midway_ends_with_an_error_in_each_dialect(gw, fake, pro
 def test_bad_requests_get_each_dialects_error_shape(gw):
     ol = requests.post(gw.url + "/api/chat", data=b"{not json", timeout=5)
     assert ol.status_code == 400 and set(ol.json()) == {"error"}
-    assert requests.get(gw.url + "/api/chat", timeout=5).json().keys() == {"error"}  # 405
+    wrong_method = requests.get(gw.url + "/api/chat", timeout=5)
+    assert wrong_method.status_code == 405 and wrong_method.json().keys() == {"error"}
+    assert wrong_method.headers["Allow"] == "OPTIONS, POST"
     an = requests.post(gw.url + "/v1/messages", data=b"{not json", headers=ANTHROPIC_HEADERS, timeout=5)
     assert an.status_code == 400 and an.json()["error"]["type"] == "invalid_request_error"
     no_max = requests.post(gw.url + "/v1/messages", headers=ANTHROPIC_HEADERS, timeout=5,
