@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import tempfile
 
 from gunicorn.app.base import BaseApplication
@@ -15,6 +16,7 @@ from gunicorn.app.base import BaseApplication
 from .settings import Settings
 
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+OWN_DIR_PREFIX = "llm-router-metrics-"
 
 
 def prepare_metrics_dir(server=None) -> str:
@@ -26,12 +28,19 @@ def prepare_metrics_dir(server=None) -> str:
     """
     directory = os.environ.get(METRICS_DIR_VARIABLE)
     if not directory:
-        directory = tempfile.mkdtemp(prefix="llm-router-metrics-")
+        directory = tempfile.mkdtemp(prefix=OWN_DIR_PREFIX)
         os.environ[METRICS_DIR_VARIABLE] = directory
     os.makedirs(directory, exist_ok=True)
     for stale in glob.glob(os.path.join(directory, "*.db")):
         os.remove(stale)
     return directory
+
+
+def remove_own_metrics_dir(server=None) -> None:
+    """At the master's exit: the temporary directory it made itself goes (a given one stays)."""
+    directory = os.environ.get(METRICS_DIR_VARIABLE, "")
+    if os.path.basename(directory).startswith(OWN_DIR_PREFIX):
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def worker_exited(server, worker) -> None:
@@ -68,6 +77,7 @@ class GatewayServer(BaseApplication):
         if s.use_prometheus:  # every worker writes its samples where /metrics in any worker reads them all
             options["on_starting"] = prepare_metrics_dir
             options["child_exit"] = worker_exited
+            options["on_exit"] = remove_own_metrics_dir
         for key, value in options.items():
             if key in self.cfg.settings:
                 self.cfg.set(key, value)
