@@ -22,10 +22,10 @@ from typing import Callable
 from .balancing import Balancer, Lease, Outcome, Refusal
 from .config.models import ModelConfig
 from .dialects.base import CanonicalRequest
-from .observability.metrics import Metrics
-from .observability.request_record import RequestRecord
 from .errors import (ClientClosedRequest, GatewayError, InvalidRequest, NoProviderAvailable, UpstreamFailed,
                      UpstreamTimeout)
+from .observability.metrics import Metrics
+from .observability.request_record import RequestRecord
 from .upstream import openai_wire
 from .upstream.client import UpstreamClient
 from .upstream.errors import TransportError

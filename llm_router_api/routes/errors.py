@@ -17,8 +17,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed as WerkzeugMetho
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..dialects import anthropic, ollama, openai
-from ..observability.hooks import current_record
 from ..errors import GatewayError, InvalidRequest, MethodNotAllowed, RequestTooLarge, RouteNotFound
+from ..observability.hooks import current_record
 from .ollama import DIALECT_OVERRIDE, PATHS as OLLAMA_PATHS
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def request_dialect() -> str:
     if request.blueprint:
         return _BLUEPRINT_DIALECTS.get(request.blueprint, "openai")
     path = request.path
-    if path.startswith("/v1/messages") or "/v1/messages" in path:
+    if "/v1/messages" in path:  # also under {PREFIX}
         return "anthropic"
     if path in OLLAMA_PATHS:
         return "ollama"
