@@ -170,9 +170,8 @@ class Dispatcher:
             raise unsupported
         raise self._exhausted(model, public_name, tried, failures, refusal)
 
-    def _outgoing(self, provider, upstream_name: str, call: Call) -> tuple[Outgoing, bool, frozenset[int]]:
+    def _outgoing(self, provider, wire, upstream_name: str, call: Call) -> tuple[Outgoing, bool, frozenset[int]]:
         """What to send this provider: (request, is it the client's own, statuses meaning "not served")."""
-        wire = wire_for(provider)
         native = call.native
         if native is not None and native.family == family_of(provider) \
                 and (provider.id, native.path) not in self._unserved:
@@ -199,7 +198,7 @@ class Dispatcher:
         read_timeout = min(self.policy.read_timeout, remaining)
         stream = call.stream
         response = None
-        outgoing, native, unserved = self._outgoing(provider, upstream_name, call)
+        outgoing, native, unserved = self._outgoing(provider, wire, upstream_name, call)
         try:
             origin = Origin.of(provider.api_host)
             connect_timeout = min(self.policy.connect_timeout, remaining)
@@ -211,7 +210,7 @@ class Dispatcher:
                 self._unserved.add((provider.id, call.native.path))
                 response.read_all()
                 response.release()
-                outgoing, native, unserved = self._outgoing(provider, upstream_name, call)
+                outgoing, native, unserved = self._outgoing(provider, wire, upstream_name, call)
                 response = self.client.post(origin, outgoing.path, outgoing.body, outgoing.headers,
                                             read_timeout=read_timeout, connect_timeout=connect_timeout)
             lease.first_byte_at = self.clock()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from .balancing import Outcome
+from .dialects import anthropic, ollama
 from .dialects.base import usage_counts
 from .dialects.openai import DONE, stream_error_event
 from .dispatch import UpstreamStream
@@ -57,11 +58,8 @@ OPENAI_RESPONSES = Framing(
     lambda message, code: sse_frame(json.dumps({"type": "error", "code": code, "message": message, "param": None}),
                                     "error"))
 OLLAMA_NDJSON = Framing(b"\n", lambda tail: b'"done":true' in tail or b'"done": true' in tail,
-                        lambda message, code: json.dumps({"error": message}).encode() + b"\n")
-ANTHROPIC_SSE = Framing(
-    b"\n\n", lambda tail: b"message_stop" in tail,
-    lambda message, code: sse_frame(json.dumps({"type": "error", "error": {"type": "api_error", "message": message}}),
-                                    "error"))
+                        ollama.stream_error_line)
+ANTHROPIC_SSE = Framing(b"\n\n", lambda tail: b"message_stop" in tail, anthropic.stream_error_event)
 
 
 def _upstream_chunks(stream: UpstreamStream) -> Iterator[bytes]:

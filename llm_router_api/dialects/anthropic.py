@@ -482,6 +482,12 @@ def encode_message(answer: dict, ctx: EncodeContext) -> dict:
     }
 
 
+def stream_error_event(message: str, code: str | None = None) -> bytes:
+    """Anthropic's mid-stream ``error`` event (also what a relayed Anthropic stream ends with)."""
+    return sse_frame(json.dumps({"type": "error", "error": {"type": "api_error", "message": message}},
+                                ensure_ascii=False), "error")
+
+
 class MessageStreamEncoder:
     """Canonical chunks to Anthropic's SSE events, in the order ``messages.stream()`` expects.
 
@@ -555,7 +561,7 @@ class MessageStreamEncoder:
         if self._done:
             return b""
         self._done = True
-        return self._event("error", {"type": "error", "error": {"type": "api_error", "message": message}})
+        return stream_error_event(message)
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -27,9 +27,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-ENDPOINTS = ("chat", "completions", "embeddings")
-
-
 @dataclass
 class CanonicalRequest:
     """A request in OpenAI's shape: ``endpoint`` is chat, completions or embeddings.

@@ -525,6 +525,11 @@ def _line(obj: dict) -> bytes:
     return json.dumps(obj, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
+def stream_error_line(message: str, code: str | None = None) -> bytes:
+    """Ollama's own mid-stream error line (also what a relayed Ollama stream ends with)."""
+    return _line({"error": message})
+
+
 class _StreamEncoder:
     """Shared state of the NDJSON encoders: finish reason, usage, timing, the end."""
 
@@ -576,7 +581,7 @@ class _StreamEncoder:
         if self.ended:
             return b""
         self.ended = True
-        return _line({"error": message})
+        return stream_error_line(message)
 
 
 def _delta(choice: dict) -> tuple[str, str, Any]:
