@@ -19,6 +19,8 @@ setup(
         "prometheus-client>=0.20",
         # flasgger: Swagger UI at /apidocs over our OpenAPI document (routes/apidocs.py).
         "flasgger>=0.9.7",
+        # cryptography: the audit log's X25519 + AES-GCM envelopes (audit/), never hand-rolled crypto.
+        "cryptography>=42",
     ],
     extras_require={
         "services": ["transformers>=4.40", "torch>=2.2"],
@@ -26,10 +28,12 @@ setup(
         # openapi-spec-validator and schemathesis check /apidocs' document and every route against it.
         "dev": ["pytest>=8", "openai>=1.40", "anthropic>=0.40", "ollama>=0.4", "requests>=2.31", "redis>=5",
                 "cryptography>=42", "openapi-spec-validator>=0.7", "openapi-schema-validator>=0.6", "jsonschema>=4",
-                "schemathesis>=4.32,<5", "hypothesis>=6.100"],
+                "schemathesis>=4.32,<5", "hypothesis>=6.100",
+                # tokenizers: a tokenizer trained in a test shows placeholders survive tokenization.
+                "tokenizers>=0.15"],
         "all": ["transformers>=4.40", "torch>=2.2", "pytest>=8", "openai>=1.40", "anthropic>=0.40", "ollama>=0.4",
                 "requests>=2.31", "redis>=5", "cryptography>=42", "openapi-spec-validator>=0.7",
-                "openapi-schema-validator>=0.6", "jsonschema>=4", "schemathesis>=4.32,<5", "hypothesis>=6.100"],
+                "openapi-schema-validator>=0.6", "jsonschema>=4", "schemathesis>=4.32,<5", "hypothesis>=6.100", "tokenizers>=0.15"],
     },
     entry_points={"console_scripts": ["llm-router=llm_router_api.cli:main"]},
 )

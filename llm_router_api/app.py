@@ -16,6 +16,7 @@ from .balancing.wiring import Balancing, build_balancing
 from .config.store import ConfigStore
 from .dispatch import Dispatcher, FailoverPolicy
 from .logging_setup import configure_logging
+from .masking import Masking
 from .observability.hooks import install_request_records
 from .observability.metrics import Metrics
 from .routes.anthropic import create_anthropic_blueprint
@@ -23,12 +24,14 @@ from .routes.apidocs import register_apidocs
 from .routes.errors import register_error_handlers
 from .routes.exchange import Exchange
 from .routes.lmstudio import create_lmstudio_blueprint
+from .routes.masking import create_masking_blueprint
 from .routes.ollama import PATHS as OLLAMA_PATHS, create_ollama_blueprint
 from .routes.openai import create_openai_blueprint
 from .routes.operations import create_operations_blueprint
 from .routes.responses import create_responses_blueprint
 from .settings import Settings
 from .upstream.client import UpstreamClient
+from llm_router_plugins.maskers.registry import build_pipeline
 
 
 @dataclass
@@ -41,6 +44,8 @@ class Gateway:
     client: UpstreamClient
     dispatcher: Dispatcher
     metrics: Metrics
+    masking: Masking
+    audit: object = None  # the AuditLog, when a feature writes it
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], float] = time.monotonic) -> "Gateway":
@@ -53,7 +58,22 @@ class Gateway:
                                 connect_timeout=settings.connect_timeout, read_timeout=settings.external_timeout,
                                 queue_wait=settings.queue_wait_seconds)
         dispatcher = Dispatcher(balancing.balancer, client, policy, clock, metrics)
-        return cls(settings, store, balancing, client, dispatcher, metrics)
+        audit = open_audit_log(settings)
+        masking = Masking(build_pipeline(settings.masking_pipeline), forced=settings.force_masking,
+                          unmask_responses=settings.unmask_responses, metrics=metrics,
+                          audit=audit if settings.masking_with_audit else None,
+                          log_content=settings.log_masked_content)
+        return cls(settings, store, balancing, client, dispatcher, metrics, masking, audit)
+
+
+def open_audit_log(settings: Settings):
+    """The worker's audit log writer (it flushes itself at the worker's exit); None when nothing audits."""
+    if not settings.audit_needed:
+        return None
+    from .audit import AuditLog
+
+    return AuditLog.open(settings.audit_dir, settings.audit_public_key,
+                         max_segment_bytes=settings.audit_max_segment_bytes)
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic) -> Flask:
@@ -72,7 +92,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     # worker after fork (preload is off); the per-request check restarts it in a forked child.
     gateway.balancing.ensure_started()
     app.before_request(gateway.balancing.ensure_started)
-    exchange = Exchange(gateway.store, gateway.dispatcher)
+    exchange = Exchange(gateway.store, gateway.dispatcher, gateway.masking)
     limit = settings.max_request_body_size
     app.register_blueprint(create_openai_blueprint(gateway.store, exchange, settings.ep_prefix, limit,
                                                    skip_paths=frozenset(OLLAMA_PATHS)))
@@ -82,5 +102,6 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     app.register_blueprint(create_lmstudio_blueprint(gateway.store, exchange, limit))
     app.register_blueprint(create_operations_blueprint(gateway.store, gateway.balancing, settings.balance_strategy,
                                                        settings.ep_prefix, gateway.metrics))
+    app.register_blueprint(create_masking_blueprint(gateway.masking, settings.ep_prefix, limit))
     register_apidocs(app, settings.ep_prefix)
     return app

@@ -7,7 +7,8 @@ import os
 import sys
 
 from .config.loader import ConfigError, load_models_config
-from .settings import Settings
+from .audit.cli import add_audit_commands
+from .settings import Settings, SettingsError
 
 
 def _config_check(args: argparse.Namespace) -> int:
@@ -23,6 +24,34 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _anonymize(args: argparse.Namespace) -> int:
+    """The configured masking pipeline over a file or stdin; the masked text to stdout."""
+    from llm_router_plugins.maskers.registry import build_pipeline
+    from llm_router_plugins.maskers.session import MaskingSession
+
+    try:
+        settings = Settings.from_environ()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.file in (None, "-"):
+        text = sys.stdin.read()
+    else:
+        try:
+            with open(args.file, encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"{args.file}: cannot read: {exc.__class__.__name__}", file=sys.stderr)
+            return 2
+    session = MaskingSession(build_pipeline(settings.masking_pipeline))
+    sys.stdout.write(session.mask(text))
+    sys.stdout.flush()
+    if args.summary:
+        counts = ", ".join(f"{rule}={count}" for rule, count in sorted(session.rules.items())) or "nothing found"
+        print(f"masked {sum(session.rules.values())} value(s): {counts}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-router", description="llm-router gateway tools")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -31,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a models-config.json; exit 1 on problems")
     check.add_argument("path", nargs="?", help="defaults to $LLM_ROUTER_MODELS_CONFIG")
     check.set_defaults(handler=_config_check)
+    anonymize = commands.add_parser("anonymize", help="mask personal data in a text with the configured pipeline")
+    anonymize.add_argument("file", nargs="?", help="a UTF-8 text file; - or nothing reads stdin")
+    anonymize.add_argument("--summary", action="store_true", help="print what was masked, by rule, to stderr")
+    anonymize.set_defaults(handler=_anonymize)
+    add_audit_commands(commands)
     return parser
 
 

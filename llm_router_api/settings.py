@@ -76,6 +76,15 @@ class Settings:
     redis_key_prefix: str = "llm-router"
     redis_timeout_seconds: float = 1.0
     redis_retry_seconds: float = 2.0
+    # masking (llm_router_plugins/maskers) and the encrypted audit log (llm_router_api/audit)
+    force_masking: bool = False
+    masking_pipeline: tuple[str, ...] = ("fast_masker",)
+    masking_with_audit: bool = False
+    unmask_responses: bool = True
+    log_masked_content: bool = False  # DEBUG lines with what a masked request sends upstream
+    audit_dir: str = "audit-logs"
+    audit_public_key: str | None = None
+    audit_max_segment_bytes: int = 64 * 1024 * 1024
 
     @property
     def failover_deadline(self) -> float:
@@ -153,7 +162,28 @@ class Settings:
             redis_timeout_seconds=env.number("LLM_ROUTER_REDIS_TIMEOUT_SECONDS", d.redis_timeout_seconds,
                                              minimum=0.001),
             redis_retry_seconds=env.number("LLM_ROUTER_REDIS_RETRY_SECONDS", d.redis_retry_seconds, minimum=0.001),
-        )
+            force_masking=env.boolean("LLM_ROUTER_FORCE_MASKING", d.force_masking),
+            masking_pipeline=env.parse("LLM_ROUTER_MASKING_STRATEGY_PIPELINE", d.masking_pipeline, _masker_names),
+            masking_with_audit=env.boolean("LLM_ROUTER_MASKING_WITH_AUDIT", d.masking_with_audit),
+            unmask_responses=env.boolean("LLM_ROUTER_MASKING_UNMASK_RESPONSES", d.unmask_responses),
+            log_masked_content=env.boolean("LLM_ROUTER_LOG_MASKED_CONTENT", d.log_masked_content),
+            audit_dir=env.text("LLM_ROUTER_AUDIT_DIR", d.audit_dir),
+            audit_public_key=env.text("LLM_ROUTER_AUDIT_PUBLIC_KEY", "") or None,
+            audit_max_segment_bytes=env.integer("LLM_ROUTER_AUDIT_MAX_SEGMENT_BYTES", d.audit_max_segment_bytes,
+                                                minimum=4096),
+        )._checked()
+
+    def _checked(self) -> "Settings":
+        """Rules across variables, each failure one line naming the variable to set."""
+        if self.masking_with_audit and not self.audit_public_key:
+            raise SettingsError("LLM_ROUTER_AUDIT_PUBLIC_KEY must name a public key file when "
+                                "LLM_ROUTER_MASKING_WITH_AUDIT=1 (make one with: llm-router audit keygen --out DIR)")
+        return self
+
+    @property
+    def audit_needed(self) -> bool:
+        """Whether any feature writes the encrypted audit log."""
+        return self.masking_with_audit
 
 
 def _prefix(raw: str) -> str:
@@ -168,6 +198,18 @@ def _strategy(raw: str) -> str:
     if value not in STRATEGIES:
         raise ValueError(f"must be one of: {', '.join(STRATEGIES)}")
     return value
+
+
+def _masker_names(raw: str) -> tuple[str, ...]:
+    from llm_router_plugins.maskers.registry import MASKER_NAMES  # names only: no masker is built here
+
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    if not names:
+        return Settings.masking_pipeline
+    unknown = [name for name in names if name not in MASKER_NAMES]
+    if unknown:
+        raise ValueError(f"unknown masker {unknown[0]!r}; known: {', '.join(MASKER_NAMES)}")
+    return names
 
 
 def _key_prefix(raw: str) -> str:

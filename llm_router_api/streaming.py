@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 from .balancing import Outcome
 from .dialects import anthropic, ollama
@@ -35,6 +35,14 @@ log = logging.getLogger(__name__)
 _TAIL = 512  # enough to hold Ollama's whole final line, where "done":true sits before the counts
 INTERRUPTED = "The upstream stream broke before the answer was complete."
 TRUNCATED = "The upstream ended the stream before the answer was complete."
+
+
+class ChunkStage(Protocol):
+    """Looks at canonical chunks on their way to the encoder; ``close`` gives what it held back."""
+
+    def __call__(self, chunks: list[dict]) -> list[dict]: ...
+
+    def close(self) -> list[dict]: ...
 
 
 @dataclass(frozen=True)
@@ -116,17 +124,26 @@ def relay(stream: UpstreamStream, framing: Framing = OPENAI_SSE, record: Request
                 record.output_tokens = max(events - framing.overhead_events, 0) or None
 
 
-def convert(stream: UpstreamStream, decoder, encoder, record: RequestRecord | None = None) -> Iterator[bytes]:
-    """The upstream's events decoded to canonical chunks and encoded in the client's dialect."""
+def convert(stream: UpstreamStream, decoder, encoder, record: RequestRecord | None = None,
+            stage: ChunkStage | None = None) -> Iterator[bytes]:
+    """The upstream's events decoded to canonical chunks and encoded in the client's dialect.
+
+    ``stage`` sees the canonical chunks between the two (unmasking); only requests that need
+    one have it.
+    """
     outcome, error = Outcome.NEUTRAL, None
     seen = _Seen()
+    if stage is None:
+        chunks, last = seen, lambda final: seen(final)
+    else:
+        chunks, last = (lambda new: seen(stage(new))), (lambda final: seen(stage(final) + stage.close()))
     try:
         try:
             for data in _upstream_chunks(stream):
-                out = b"".join(encoder.encode(chunk) for chunk in seen(decoder.feed(data)))
+                out = b"".join(encoder.encode(chunk) for chunk in chunks(decoder.feed(data)))
                 if out:
                     yield out
-            yield b"".join(encoder.encode(chunk) for chunk in seen(decoder.close())) + encoder.finish()
+            yield b"".join(encoder.encode(chunk) for chunk in last(decoder.close())) + encoder.finish()
         except TransportError as exc:
             outcome, error = Outcome.FAILURE, exc.kind
             log.error("provider=%s stream broke after it started: %s", stream.provider_id, exc.kind)

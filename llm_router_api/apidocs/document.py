@@ -189,6 +189,11 @@ REQUEST_BODIES["OllamaOrOpenAIEmbeddingsRequest"] = _body(
     EXAMPLES["OllamaEmbeddingsRequest"],
     "Ollama's legacy embeddings request, or OpenAI's (a body with `input` and no `prompt`).")
 
+REQUEST_BODIES["FastTextMaskRequest"] = {
+    "required": True,
+    "content": {JSON: {"schema": ref("FastTextMaskRequest"),
+                       "example": {"text": "Mój PESEL to 44051401359, e-mail jan.kowalski@example.pl."}}}}
+
 MODEL_ID = {"name": "model_id", "in": "path", "required": True,
             "description": "The model's public name or alias. It may contain `/` "
                            "(`speakleash/Bielik-11B-v2.3-Instruct`), sent as it is or as `%2F`.",
@@ -330,6 +335,14 @@ def _lmstudio(paths: _Paths) -> None:
               {"200": _ok_ref("EmbeddingsOK"), **errors("openai", PROXIED)}, body="EmbeddingRequest")
 
 
+def _masking(paths: _Paths, prefix: str) -> None:
+    paths.add("post", f"{prefix}/fast_text_mask", "Masking", "Mask personal data in a text",
+              {"200": _json_ok("FastTextMaskAnswer", "The masked text."), **errors("openai", LOCAL_BODY)},
+              body="FastTextMaskRequest",
+              description="The configured masking pipeline (`LLM_ROUTER_MASKING_STRATEGY_PIPELINE`) on one text; "
+                          "nothing is sent to a model. Originals are never in the answer.")
+
+
 def _operations(paths: _Paths, prefix: str) -> None:
     for path in dict.fromkeys(("/ping", f"{prefix}/ping")):
         paths.add("get", path, "Operations", "Liveness", {"200": _json_ok("Pong", "The gateway is up."),
@@ -363,7 +376,11 @@ dialect (OpenAI, the Responses API, Anthropic Messages, Ollama, LM Studio) and a
 NDJSON (`application/x-ndjson`). Each stream's `x-item-schema` describes one event's data or one line.
 
 **Paths**: the OpenAI routes also answer under `{PREFIX}/v1/...`, `{PREFIX}/...` and the short forms; this \
-document lists them with PREFIX `%s`. Unknown request fields pass through to providers of the client's protocol."""
+document lists them with PREFIX `%s`. Unknown request fields pass through to providers of the client's protocol.
+
+**Masking**: with `LLM_ROUTER_FORCE_MASKING` on, or `"anonymize": true` in a request body, personal data in what \
+people wrote is replaced by placeholders such as `[PESEL_1]` before the request leaves the gateway, and put back \
+in the answer (streams too)."""
 
 
 def _without_unused(components: dict[str, dict], paths: dict) -> dict[str, dict]:
@@ -387,6 +404,7 @@ def build_document(prefix: str = "/api") -> dict[str, Any]:
     _anthropic(paths, prefix)
     _ollama(paths, prefix)
     _lmstudio(paths)
+    _masking(paths, prefix)
     _operations(paths, prefix)
     return {
         "openapi": OPENAPI_VERSION,
@@ -397,6 +415,7 @@ def build_document(prefix: str = "/api") -> dict[str, Any]:
             ("Anthropic", "Anthropic Messages (Claude Code, the anthropic SDK)"),
             ("Ollama", "Ollama's API (Open WebUI, the ollama client)"),
             ("LM Studio", "LM Studio's REST API (`/api/v0`)"),
+            ("Masking", "Personal data masking (llm-router's built-in route)"),
             ("Operations", "Liveness, version, health, metrics"),
             ("Docs", "This document and its Swagger UI"),
             ("Aliases", "The same operations at the addresses llm-router and LiteLLM users call: "

@@ -362,4 +362,14 @@ OPERATIONS: dict[str, Schema] = {
                            ("openapi", "info", "paths"), "This document."),
 }
 
-SCHEMAS: dict[str, Schema] = {**ERRORS, **OPENAI, **RESPONSES, **ANTHROPIC, **OLLAMA, **LMSTUDIO, **OPERATIONS}
+MASKING: dict[str, Schema] = {
+    "FastTextMaskRequest": obj({"text": STRING}, ("text",)),
+    "FastTextMaskAnswer": obj({
+        "text": {**STRING, "description": "the text with each value found replaced by a numbered placeholder"},
+        "entities": array(obj({"placeholder": {**STRING, "example": "[PESEL_1]"}, "entity": STRING},
+                              ("placeholder", "entity")), description="which kind of value each placeholder hides"),
+    }, ("text", "entities")),
+}
+
+SCHEMAS: dict[str, Schema] = {**ERRORS, **OPENAI, **RESPONSES, **ANTHROPIC, **OLLAMA, **LMSTUDIO, **OPERATIONS,
+                              **MASKING}

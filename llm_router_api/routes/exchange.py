@@ -18,6 +18,7 @@ from ..config.store import ConfigStore
 from ..dialects.base import EncodeContext, usage_counts
 from ..dispatch import Call, Dispatcher, UpstreamStream
 from ..errors import ModelNotFound, UpstreamFailed, UpstreamRejected
+from ..masking import Masking
 from ..streaming import Framing, convert, relay
 from ..observability.hooks import current_record
 from .client_connection import client_gone
@@ -39,9 +40,10 @@ class Codec:
 
 
 class Exchange:
-    def __init__(self, store: ConfigStore, dispatcher: Dispatcher):
+    def __init__(self, store: ConfigStore, dispatcher: Dispatcher, masking: Masking):
         self.store = store
         self.dispatcher = dispatcher
+        self.masking = masking
 
     def model(self, public_name: str, not_found: str | None = None) -> ModelConfig:
         model = self.store.current().resolve(public_name)
@@ -57,6 +59,7 @@ class Exchange:
         record = current_record()
         if record is not None:
             record.model, record.stream = public_name, call.stream
+        call, masked = self.masking.begin(call, ctx.request, record)
         if client_gone(environ):
             log.info("model=%s: client left before the request was dispatched; not sent upstream", public_name)
             return Response(status=499)  # nginx's "client closed request"; nobody reads it
@@ -68,7 +71,8 @@ class Exchange:
                 return Response(relay(result, codec.framing, record), status=200, content_type=result.content_type,
                                 headers=STREAM_HEADERS)
             encoder = codec.stream_encoder(ctx)
-            body = convert(result, result.wire.stream_decoder(endpoint, public_name), encoder, record)
+            stage = masked.stream_stage() if masked is not None else None
+            body = convert(result, result.wire.stream_decoder(endpoint, public_name), encoder, record, stage)
             return Response(body, status=200, content_type=encoder.content_type, headers=STREAM_HEADERS)
         if result.native:
             if record is not None:
@@ -84,4 +88,6 @@ class Exchange:
                                  "read.") from None
         if record is not None:
             record.usage(*usage_counts(answer))
+        if masked is not None:
+            answer = masked.answer(answer)
         return json_response(codec.encode(answer, ctx))
