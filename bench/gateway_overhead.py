@@ -198,10 +198,10 @@ def background_load(seconds: float = 1.0) -> tuple[float, float]:
     )
 
 
-async def run_scenarios(bench: Bench, quick: bool) -> list[Measurement]:
+async def run_scenarios(bench: Bench, quick: bool, prompt: str) -> list[Measurement]:
     """Every scenario against every target, targets back to back so they see the same machine."""
     measurements = []
-    for scenario in build_scenarios(quick):
+    for scenario in build_scenarios(quick, prompt):
         for m in await bench.measure(scenario):
             measurements.append(m)
             print(f"  {scenario.label:<18} {m.target:<11} p50 {fmt(m.p50, ' ms'):>9}  "
@@ -249,7 +249,9 @@ def describe_settings(args: argparse.Namespace, configs: list[GatewayConfig], wa
                    f"generator and the fake upstreams on core {CLIENT_CORE}",
         "load generator": "asyncio + raw sockets, one keep-alive HTTP/1.1 connection per virtual user, "
                           "closed loop; TTFT = first SSE token event (the role chunk before it is not counted)",
-        "requests": f"chat completions, max_tokens={N_TOKENS} ({N_TOKENS} tokens answered, stream or not)",
+        "requests": f"chat completions, max_tokens={N_TOKENS} ({N_TOKENS} tokens answered, stream or not), "
+                    f"user message {args.prompt!r}",
+        "masking": "LLM_ROUTER_FORCE_MASKING=" + os.environ.get("LLM_ROUTER_FORCE_MASKING", "0"),
         "windows": ", ".join(f"{s.kind}: {s.rounds} × (warm-up {s.warmup:g} s + window {s.duration:g} s)"
                              for s in build_scenarios(args.quick) if s.concurrency == 1),
         "gateways": gateways + " (LLM_ROUTER_LOG_LEVEL=WARNING)",
@@ -291,7 +293,7 @@ async def run(args: argparse.Namespace, supervisor: Supervisor, nproc: int) -> s
     for gateway in bench.gateways:
         await bench.warm_gateway(gateway)
 
-    measurements = await run_scenarios(bench, args.quick)
+    measurements = await run_scenarios(bench, args.quick, args.prompt)
     holds = await run_holds(bench, args, models_config) if args.hold_streams > 0 else []
 
     settings = describe_settings(args, configs, wakeup, idle_load, time.monotonic() - started)
@@ -323,6 +325,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=32, help="gthread threads for the scenario runs")
     parser.add_argument("--hold-threads", type=int, default=64, help="gthread threads for the hold test")
     parser.add_argument("--hold-streams", type=int, default=1000, help="streams in the hold test (0 skips it)")
+    parser.add_argument("--prompt", default=Workload.prompt,
+                        help="the user message of every request (e.g. one with personal data, to measure masking "
+                             "with LLM_ROUTER_FORCE_MASKING=1)")
     parser.add_argument("--out", type=Path, default=None,
                         help="report path (default bench/results/latest.md, or quick.md with --quick)")
     args = parser.parse_args(argv)

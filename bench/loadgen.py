@@ -23,11 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-TOKEN_MARK = b'"delta":{"content":'
+# The fake upstreams' tokens are "tok0 ", "tok1 ", ...: one per token event, however the JSON
+# around it is spaced (relayed as vLLM wrote it, or converted by the gateway).
+TOKEN_MARK = b'"tok0'  # the first token (TTFT); no model is named so
+TOKEN_EVENT = re.compile(rb'"content": ?"tok[0-9]')
 DONE_MARK = b"data: [DONE]"
 _HEAD, _FIXED, _SIZE, _DATA, _TRAILER, _DONE = range(6)
 
@@ -64,10 +68,12 @@ class Workload:
         """None when a 200 answer's body is what was asked for, else a short error name."""
         n = self.n_tokens
         if not self.stream:
-            return None if b'"completion_tokens":%d' % n in body else "wrong_body"
+            # compact (as vLLM writes it) or with a space (as a converted answer is written)
+            return None if b'"completion_tokens":%d' % n in body or b'"completion_tokens": %d' % n in body \
+                else "wrong_body"
         if b'"error"' in body:
             return "error_event"
-        if body.count(TOKEN_MARK) != n:
+        if len(TOKEN_EVENT.findall(body)) != n:
             return "wrong_token_count"
         return None if body.rstrip().endswith(DONE_MARK) else "no_done"
 

@@ -12,6 +12,8 @@ from typing import Callable
 
 from flask import Flask
 
+from llm_router_plugins.maskers.registry import build_pipeline
+
 from .balancing.wiring import Balancing, build_balancing
 from .config.store import ConfigStore
 from .dispatch import Dispatcher, FailoverPolicy
@@ -31,7 +33,6 @@ from .routes.operations import create_operations_blueprint
 from .routes.responses import create_responses_blueprint
 from .settings import Settings
 from .upstream.client import UpstreamClient
-from llm_router_plugins.maskers.registry import build_pipeline
 
 
 @dataclass

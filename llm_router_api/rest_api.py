@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import sys
 
+from .audit import AuditError
+from .audit.crypto import load_public_key
+from .audit.segments import ensure_directory
 from .config.loader import ConfigError, load_models_config
 from .config.models import ModelsConfig
 from .settings import Settings, SettingsError
@@ -24,11 +27,19 @@ def per_process_capacity_note(settings: Settings, config: ModelsConfig) -> str |
             "cluster-wide limit and waiting line")
 
 
+def check_audit_log(settings: Settings) -> None:
+    """The audit log's key and directory, checked once here rather than in every worker."""
+    if settings.audit_needed:
+        load_public_key(settings.audit_public_key)
+        ensure_directory(settings.audit_dir)
+
+
 def main() -> int:
     try:
         settings = Settings.from_environ()
         config = load_models_config(settings.models_config)
-    except (SettingsError, ConfigError) as exc:
+        check_audit_log(settings)
+    except (SettingsError, ConfigError, AuditError) as exc:
         print(f"llm-router: cannot start: {exc}", file=sys.stderr)
         return 2
     note = per_process_capacity_note(settings, config)

@@ -85,6 +85,20 @@ class Settings:
     audit_dir: str = "audit-logs"
     audit_public_key: str | None = None
     audit_max_segment_bytes: int = 64 * 1024 * 1024
+    # auth: API keys, permissions and rate limits (llm_router_api/auth)
+    auth_enabled: bool = False
+    auth_key_store: str = "file"  # file (memory is its old name) or redis
+    auth_keys_file: str = "api-keys.json"
+    auth_secret: str | None = field(default=None, repr=False)  # HMAC key of stored key digests
+    auth_redis_host: str | None = None  # default: LLM_ROUTER_REDIS_HOST
+    auth_redis_port: int | None = None
+    auth_redis_db: int | None = None
+    auth_redis_password: str | None = field(default=None, repr=False)
+    auth_default_rate_limit: int = 0  # requests per minute for keys without their own; 0 = none
+    auth_public_endpoints: tuple[str, ...] | None = None  # None: the default list (see auth/groups.py)
+    auth_with_audit: bool = False
+    trusted_proxies: tuple[str, ...] = ()  # X-Forwarded-For is believed only from these addresses/networks
+    max_json_depth: int = 64
 
     @property
     def failover_deadline(self) -> float:
@@ -171,19 +185,54 @@ class Settings:
             audit_public_key=env.text("LLM_ROUTER_AUDIT_PUBLIC_KEY", "") or None,
             audit_max_segment_bytes=env.integer("LLM_ROUTER_AUDIT_MAX_SEGMENT_BYTES", d.audit_max_segment_bytes,
                                                 minimum=4096),
+            auth_enabled=env.boolean("LLM_ROUTER_AUTH_ENABLED", d.auth_enabled),
+            auth_key_store=env.parse("LLM_ROUTER_AUTH_KEY_STORE", d.auth_key_store, _key_store),
+            auth_keys_file=env.text("LLM_ROUTER_AUTH_KEYS_FILE", d.auth_keys_file),
+            auth_secret=env.secret("LLM_ROUTER_AUTH_SECRET"),
+            auth_redis_host=env.text("LLM_ROUTER_AUTH_REDIS_HOST", "") or None,
+            auth_redis_port=(env.integer("LLM_ROUTER_AUTH_REDIS_PORT", 0, minimum=1, maximum=65535)
+                             if env.has("LLM_ROUTER_AUTH_REDIS_PORT") else None),
+            auth_redis_db=env.integer("LLM_ROUTER_AUTH_REDIS_DB", 0, minimum=0) if env.has("LLM_ROUTER_AUTH_REDIS_DB")
+            else None,
+            auth_redis_password=env.secret("LLM_ROUTER_AUTH_REDIS_PASSWORD"),
+            auth_default_rate_limit=env.integer("LLM_ROUTER_AUTH_DEFAULT_RATE_LIMIT", d.auth_default_rate_limit,
+                                                minimum=0),
+            auth_public_endpoints=(env.parse("LLM_ROUTER_AUTH_PUBLIC_ENDPOINTS", (), _paths)
+                                   if env.given("LLM_ROUTER_AUTH_PUBLIC_ENDPOINTS") else None),
+            auth_with_audit=env.boolean("LLM_ROUTER_AUTH_WITH_AUDIT", d.auth_with_audit),
+            trusted_proxies=env.parse("LLM_ROUTER_TRUSTED_PROXIES", d.trusted_proxies, _networks),
+            max_json_depth=env.integer("LLM_ROUTER_MAX_JSON_DEPTH", d.max_json_depth, minimum=2, maximum=10_000),
         )._checked()
 
     def _checked(self) -> "Settings":
         """Rules across variables, each failure one line naming the variable to set."""
-        if self.masking_with_audit and not self.audit_public_key:
-            raise SettingsError("LLM_ROUTER_AUDIT_PUBLIC_KEY must name a public key file when "
-                                "LLM_ROUTER_MASKING_WITH_AUDIT=1 (make one with: llm-router audit keygen --out DIR)")
+        for variable, on in (("LLM_ROUTER_MASKING_WITH_AUDIT", self.masking_with_audit),
+                             ("LLM_ROUTER_AUTH_WITH_AUDIT", self.auth_with_audit)):
+            if on and not self.audit_public_key:
+                raise SettingsError(f"LLM_ROUTER_AUDIT_PUBLIC_KEY must name a public key file when {variable}=1 "
+                                    "(make one with: llm-router audit keygen --out DIR)")
+        if self.auth_enabled and not self.auth_secret:
+            raise SettingsError("LLM_ROUTER_AUTH_SECRET must be set when LLM_ROUTER_AUTH_ENABLED=1 (a long random "
+                                "string, the same for every replica and the CLI; e.g. openssl rand -hex 32)")
+        if self.auth_secret is not None and len(self.auth_secret) < 16:
+            raise SettingsError("LLM_ROUTER_AUTH_SECRET must be at least 16 characters long")
         return self
+
+    @property
+    def auth_redis(self) -> tuple[str | None, int, int, str | None]:
+        """(host, port, db, password) of the key store and rate limits: LLM_ROUTER_AUTH_REDIS_*, else
+        LLM_ROUTER_REDIS_*."""
+        if self.auth_redis_host:
+            return (self.auth_redis_host, self.auth_redis_port or 6379, self.auth_redis_db or 0,
+                    self.auth_redis_password)
+        return (self.redis_host, self.auth_redis_port or self.redis_port,
+                self.redis_db if self.auth_redis_db is None else self.auth_redis_db,
+                self.auth_redis_password or self.redis_password)
 
     @property
     def audit_needed(self) -> bool:
         """Whether any feature writes the encrypted audit log."""
-        return self.masking_with_audit
+        return self.masking_with_audit or self.auth_with_audit
 
 
 def _prefix(raw: str) -> str:
@@ -212,6 +261,35 @@ def _masker_names(raw: str) -> tuple[str, ...]:
     return names
 
 
+def _key_store(raw: str) -> str:
+    value = raw.strip().lower()
+    if value == "memory":  # llm-router's name for the file store
+        return "file"
+    if value not in ("file", "redis"):
+        raise ValueError("must be one of: file, redis (memory is accepted as the old name of file)")
+    return value
+
+
+def _paths(raw: str) -> tuple[str, ...]:
+    paths = tuple(p.strip() for p in raw.split(",") if p.strip())
+    bad = [p for p in paths if not p.startswith("/")]
+    if bad:
+        raise ValueError(f"each path must start with '/': {bad[0]!r}")
+    return paths
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    import ipaddress
+
+    networks = tuple(p.strip() for p in raw.split(",") if p.strip())
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ValueError(f"{network!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)") from None
+    return networks
+
+
 def _key_prefix(raw: str) -> str:
     value = raw.strip()
     if not value or any(c.isspace() for c in value):
@@ -224,6 +302,10 @@ class _Env:
 
     def __init__(self, environ: Mapping[str, str]):
         self._environ = environ
+
+    def given(self, name: str) -> bool:
+        """Set at all, even to an empty value (which can mean "none")."""
+        return name in self._environ
 
     def has(self, name: str) -> bool:
         return self._environ.get(name, "").strip() != ""

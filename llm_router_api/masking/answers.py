@@ -51,9 +51,9 @@ class StreamUnmasking:
             self._skeleton = {key: value for key, value in chunk.items() if key not in ("choices", "usage")}
             for choice in chunk.get("choices") or ():
                 index = choice.get("index", 0)
-                self._unmask_choice(index, choice)
+                part = self._unmask_choice(index, choice)
                 if choice.get("finish_reason") is not None:
-                    out.extend(self._flush(index))
+                    out.extend(self._flush(index, part))
             out.append(chunk)
         return out
 
@@ -70,7 +70,8 @@ class StreamUnmasking:
             channel = self._channels[key] = self._session.stream_unmasker(json_string=json_string)
         return channel
 
-    def _unmask_choice(self, index: int, choice: dict) -> None:
+    def _unmask_choice(self, index: int, choice: dict) -> dict:
+        """The choice's text-bearing part (its delta, or itself for completions), unmasked in place."""
         delta = choice.get("delta")
         part = delta if isinstance(delta, dict) else choice  # completions chunks carry "text" on the choice
         for name in TEXT_FIELDS:
@@ -81,16 +82,29 @@ class StreamUnmasking:
             if isinstance(function, dict) and isinstance(function.get("arguments"), str):
                 channel = self._channel((index, "tool", call.get("index", 0)), json_string=True)
                 function["arguments"] = channel.feed(function["arguments"])
+        return part
 
-    def _flush(self, index: int) -> list[dict]:
-        """A chunk with the choice's held-back text, to go just before its finishing chunk."""
+    def _flush(self, index: int, part: dict | None = None) -> list[dict]:
+        """The choice's held-back text, now that it ends.
+
+        Text of a channel that ``part`` (the finishing chunk's delta) also carries is appended
+        there, after that chunk's own text; any other goes in a chunk placed before it.
+        """
+        part = part if part is not None else {}
+        calls = {call.get("index", 0): call for call in part.get("tool_calls") or () if isinstance(call, dict)}
         delta: dict[str, Any] = {}
         for key, channel in self._channels.items():
             if key[0] != index or not channel.holding:
                 continue
             held = channel.flush()
             if key[1] == "tool":
-                delta.setdefault("tool_calls", []).append({"index": key[2], "function": {"arguments": held}})
+                function = calls.get(key[2], {}).get("function")
+                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                    function["arguments"] += held
+                else:
+                    delta.setdefault("tool_calls", []).append({"index": key[2], "function": {"arguments": held}})
+            elif isinstance(part.get(key[1]), str):
+                part[key[1]] += held
             else:
                 delta[key[1]] = held
         if not delta:

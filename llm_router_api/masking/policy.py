@@ -1,10 +1,11 @@
 """When a request is masked, and what masking it means for the rest of its way.
 
 Masking applies when ``LLM_ROUTER_FORCE_MASKING`` is on or the client's body says
-``"anonymize": true``. A masked request always takes the canonical path (never passed through
-as bytes): the canonical request is what gets masked, and the canonical answer is what gets
-unmasked, one code path for every dialect and protocol. The ``anonymize`` flag itself never
-goes upstream.
+``"anonymize": true``. A request in which something was masked takes the canonical path (never
+passed through as bytes): the canonical request is what gets masked, and the canonical answer
+is what gets unmasked, one code path for every dialect and protocol. A request in which nothing
+was found goes on as it came, passthrough included, at no conversion cost. The ``anonymize``
+flag itself never goes upstream.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ CONTENT_LOG_LIMIT = 4096  # characters of a masked request in one debug line
 class RequestMasking:
     """One masked request: its session (the mapping) and whether answers are unmasked."""
 
-    call: Call
     session: MaskingSession
     unmask_responses: bool
 
@@ -42,7 +42,7 @@ class RequestMasking:
         return unmask_answer(answer, self.session) if self.unmask_responses else answer
 
     def stream_stage(self) -> StreamUnmasking | None:
-        if not self.unmask_responses or not self.session.masked_anything:
+        if not self.unmask_responses:
             return None
         return StreamUnmasking(self.session)
 
@@ -68,18 +68,20 @@ class Masking:
             return call, None
         session = MaskingSession(self.pipeline)
         canonical = call.canonical
-        masked = Call(replace(canonical, payload=mask_payload(canonical.endpoint, canonical.payload, session.mask)))
+        payload = mask_payload(canonical.endpoint, canonical.payload, session.mask)
+        if not session.masked_anything:
+            return call, None  # nothing to hide: on as it came, passed through where the protocol allows
+        masked = Call(replace(canonical, payload=payload))
         for rule, count in session.rules.items():
             self.metrics.masking_incidents_total.labels(rule).inc(count)
-        if session.masked_anything:
-            # Counts only: never a value, a placeholder's original or the mapping in a log line.
-            log.debug("masked %d value(s) by rule: %s", sum(session.rules.values()),
-                      ", ".join(f"{rule}={count}" for rule, count in sorted(session.rules.items())))
-            self._audit(session, canonical, record)
+        # Counts only: never a value, a placeholder's original or the mapping in a log line.
+        log.debug("masked %d value(s) by rule: %s", sum(session.rules.values()),
+                  ", ".join(f"{rule}={count}" for rule, count in sorted(session.rules.items())))
+        self._audit(session, canonical, record)
         if self.log_content and log.isEnabledFor(logging.DEBUG):
             log.debug("request_id=%s masked request sent upstream: %s", record.request_id if record else "-",
                       json.dumps(masked.canonical.payload, ensure_ascii=False)[:CONTENT_LOG_LIMIT])
-        return masked, RequestMasking(masked, session, self.unmask_responses)
+        return masked, RequestMasking(session, self.unmask_responses)
 
     def _audit(self, session: MaskingSession, canonical, record: RequestRecord | None) -> None:
         if self.audit is None:

@@ -186,6 +186,24 @@ def test_anonymize_in_a_request_turns_masking_on_and_never_goes_upstream(plain_g
     _assert_nothing_leaked(ollama_up)
 
 
+def test_a_request_with_nothing_to_mask_passes_through_as_it_came_and_one_with_values_is_converted(masked_gw, fakes):
+    up = fakes["ollama"]
+    clean = {"model": "m-ollama", "messages": [{"role": "user", "content": "echo:nic tu nie ma"}], "stream": False,
+             "keep_alive": "7m", "x_private_field": 1}
+    up.reset()
+    assert requests.post(masked_gw.url + "/api/chat", json=clean, timeout=10).json()["message"]["content"] == \
+        "nic tu nie ma"
+    (request,) = up.requests
+    assert request.json["keep_alive"] == "7m" and request.json["x_private_field"] == 1  # the client's own body
+
+    up.reset()
+    personal = {**clean, "messages": [{"role": "user", "content": "echo:" + TEXT}]}
+    assert requests.post(masked_gw.url + "/api/chat", json=personal, timeout=10).json()["message"]["content"] == TEXT
+    (request,) = up.requests
+    assert "x_private_field" not in request.json  # converted: only what the canonical request carries
+    _assert_nothing_leaked(up)
+
+
 def test_without_masking_the_request_passes_through_as_it_was(plain_gw, fakes):
     up = fakes["vllm"]
     up.reset()

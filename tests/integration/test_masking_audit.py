@@ -3,7 +3,6 @@ in the encrypted records, and a debug-level log of the whole run holds no origin
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -58,12 +57,18 @@ def test_four_workers_audit_every_masked_request_in_one_valid_chain(tmp_path, up
     assert cli.returncode == 0 and f"OK: {asked} records" in cli.stdout
 
 
-def test_masking_with_audit_without_a_key_stops_start_up_with_one_line(tmp_path):
-    env = {"LLM_ROUTER_MASKING_WITH_AUDIT": "1", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-m", "llm_router_api.rest_api"], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode != 0
-    assert "LLM_ROUTER_AUDIT_PUBLIC_KEY" in result.stderr and "Traceback" not in result.stderr
+def test_masking_with_audit_and_a_missing_or_wrong_key_stops_start_up_with_one_line(tmp_path):
+    private_key, _ = generate_keypair(tmp_path / "keys")
+    for key, expected in ((None, "LLM_ROUTER_AUDIT_PUBLIC_KEY must name"), (private_key, "holds a private key"),
+                          (tmp_path / "nope.pem", "cannot read the audit public key file")):
+        env = {"LLM_ROUTER_MASKING_WITH_AUDIT": "1", "PATH": "/usr/bin:/bin"}
+        if key is not None:
+            env["LLM_ROUTER_AUDIT_PUBLIC_KEY"] = str(key)
+        result = subprocess.run([sys.executable, "-m", "llm_router_api.rest_api"], cwd=REPO_ROOT, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2
+        assert result.stderr.startswith("llm-router: cannot start: ") and expected in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("text,expected", [("Zadzwoń: jan@x.pl\n", "Zadzwoń: [EMAIL_1]\n")])

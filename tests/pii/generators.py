@@ -88,20 +88,21 @@ def krs(rng: random.Random) -> str:
     return "0000" + _digits(rng, 6)
 
 
-def id_card(rng: random.Random) -> str:
-    letters = "".join(rng.choice(UPPER) for _ in range(3))
-    tail = _digits(rng, 5)
+def _letters_check_digits(rng: random.Random, n_letters: int) -> str:
+    """Polish ID card (3 letters) and passport (2 letters): letters, check digit, digits to 9 characters."""
+    letters = "".join(rng.choice(UPPER) for _ in range(n_letters))
+    tail = _digits(rng, 8 - n_letters)
     weights = [7, 3, 1, 7, 3, 1, 7, 3]
     total = sum(w * _letter_value(c) for w, c in zip(weights, letters + tail))
     return f"{letters}{total % 10}{tail}"
+
+
+def id_card(rng: random.Random) -> str:
+    return _letters_check_digits(rng, 3)
 
 
 def passport(rng: random.Random) -> str:
-    letters = "".join(rng.choice(UPPER) for _ in range(2))
-    tail = _digits(rng, 6)
-    weights = [7, 3, 1, 7, 3, 1, 7, 3]
-    total = sum(w * _letter_value(c) for w, c in zip(weights, letters + tail))
-    return f"{letters}{total % 10}{tail}"
+    return _letters_check_digits(rng, 2)
 
 
 def _iban_check(country: str, bban: str) -> str:

@@ -117,6 +117,15 @@ def test_stream_unmasking_of_canonical_chunks_flushes_before_the_finish():
     assert out[-1]["usage"] == {"prompt_tokens": 1, "completion_tokens": 2}
 
 
+def test_held_text_stays_after_the_text_of_a_finishing_chunk_that_carries_some():
+    session = _session()
+    session.mask("a@b.pl")
+    stage = StreamUnmasking(session)
+    out = stage([_chunk({"content": "x [EMAIL_1] y"}), _chunk({"content": "abc [EMA"}, "stop")]) + stage.close()
+    assert _content(out) == "x a@b.pl yabc [EMA"
+    assert out[-1]["choices"][0]["finish_reason"] == "stop"
+
+
 def test_stream_unmasking_of_tool_call_arguments_and_completions_text():
     session = _session()
     session.mask("a@b.pl")

@@ -95,3 +95,30 @@ def test_a_bad_value_is_one_line_naming_the_variable(name, value, expected):
     message = str(caught.value)
     assert expected in message
     assert message.startswith(name) and "\n" not in message
+
+
+def test_masking_and_audit_variables():
+    settings = Settings.from_environ({
+        "LLM_ROUTER_FORCE_MASKING": "1", "LLM_ROUTER_MASKING_STRATEGY_PIPELINE": " fast_masker , ",
+        "LLM_ROUTER_MASKING_WITH_AUDIT": "true", "LLM_ROUTER_AUDIT_PUBLIC_KEY": "/keys/audit-public.pem",
+        "LLM_ROUTER_AUDIT_DIR": "/var/log/llm-router", "LLM_ROUTER_AUDIT_MAX_SEGMENT_BYTES": "1048576",
+        "LLM_ROUTER_MASKING_UNMASK_RESPONSES": "0", "LLM_ROUTER_LOG_MASKED_CONTENT": "1"})
+    assert settings.force_masking and settings.masking_with_audit and settings.audit_needed
+    assert settings.masking_pipeline == ("fast_masker",)
+    assert (settings.audit_public_key, settings.audit_dir, settings.audit_max_segment_bytes) == \
+        ("/keys/audit-public.pem", "/var/log/llm-router", 1048576)
+    assert not settings.unmask_responses and settings.log_masked_content
+    defaults = Settings.from_environ({})
+    assert not defaults.force_masking and defaults.unmask_responses and not defaults.audit_needed
+
+
+@pytest.mark.parametrize("variables,expected", [
+    ({"LLM_ROUTER_MASKING_STRATEGY_PIPELINE": "fast_masker,presidio"},
+     "LLM_ROUTER_MASKING_STRATEGY_PIPELINE='fast_masker,presidio': unknown masker 'presidio'; known: fast_masker"),
+    ({"LLM_ROUTER_MASKING_WITH_AUDIT": "1"}, "LLM_ROUTER_AUDIT_PUBLIC_KEY must name a public key file"),
+    ({"LLM_ROUTER_AUDIT_MAX_SEGMENT_BYTES": "100"}, "LLM_ROUTER_AUDIT_MAX_SEGMENT_BYTES='100': must be an integer >= 4096"),
+])
+def test_masking_and_audit_mistakes_stop_start_up_with_one_line(variables, expected):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_environ(variables)
+    assert str(error.value).startswith(expected) and "\n" not in str(error.value)
