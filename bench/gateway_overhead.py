@@ -41,7 +41,8 @@ class Bench:
     """Holds the running processes and runs scenarios against them."""
 
     def __init__(self, supervisor: Supervisor, upstreams: dict[str, Upstream], gateways: list[Gateway],
-                 probe: SpeedProbe) -> None:
+                 probe: SpeedProbe, headers: tuple[str, ...] = ()) -> None:
+        self.headers = headers  # extra header lines of every request (an API key)
         self.supervisor = supervisor
         self.upstreams = upstreams
         self.gateways = gateways
@@ -92,7 +93,8 @@ class Bench:
     async def warm_gateway(self, gateway: Gateway) -> None:
         """A short unmeasured run of each request kind, so lazy imports and first-use costs are paid."""
         for upstream, stream in (("fast", False), ("fast", True)):
-            await run_closed_loop("127.0.0.1", gateway.port, Workload(upstream, stream, N_TOKENS), concurrency=4,
+            await run_closed_loop("127.0.0.1", gateway.port, Workload(upstream, stream, N_TOKENS, headers=self.headers),
+                                  concurrency=4,
                                   warmup=0.3, duration=0.3, grace=5, hook=lambda: None)
 
 
@@ -198,10 +200,10 @@ def background_load(seconds: float = 1.0) -> tuple[float, float]:
     )
 
 
-async def run_scenarios(bench: Bench, quick: bool, prompt: str) -> list[Measurement]:
+async def run_scenarios(bench: Bench, quick: bool, prompt: str, headers: tuple[str, ...]) -> list[Measurement]:
     """Every scenario against every target, targets back to back so they see the same machine."""
     measurements = []
-    for scenario in build_scenarios(quick, prompt):
+    for scenario in build_scenarios(quick, prompt, headers):
         for m in await bench.measure(scenario):
             measurements.append(m)
             print(f"  {scenario.label:<18} {m.target:<11} p50 {fmt(m.p50, ' ms'):>9}  "
@@ -252,6 +254,9 @@ def describe_settings(args: argparse.Namespace, configs: list[GatewayConfig], wa
         "requests": f"chat completions, max_tokens={N_TOKENS} ({N_TOKENS} tokens answered, stream or not), "
                     f"user message {args.prompt!r}",
         "masking": "LLM_ROUTER_FORCE_MASKING=" + os.environ.get("LLM_ROUTER_FORCE_MASKING", "0"),
+        "auth": "LLM_ROUTER_AUTH_ENABLED=" + os.environ.get("LLM_ROUTER_AUTH_ENABLED", "0")
+                + (f", store {os.environ.get('LLM_ROUTER_AUTH_KEY_STORE', 'file')}"
+                   if os.environ.get("LLM_ROUTER_AUTH_ENABLED") == "1" else ""),
         "windows": ", ".join(f"{s.kind}: {s.rounds} × (warm-up {s.warmup:g} s + window {s.duration:g} s)"
                              for s in build_scenarios(args.quick) if s.concurrency == 1),
         "gateways": gateways + " (LLM_ROUTER_LOG_LEVEL=WARNING)",
@@ -289,11 +294,11 @@ async def run(args: argparse.Namespace, supervisor: Supervisor, nproc: int) -> s
     models_config = write_models_config(supervisor.logdir, upstreams)
     configs = gateway_configs(args)
     bench = Bench(supervisor, upstreams, [start_gateway(supervisor, c, models_config) for c in configs],
-                  SpeedProbe(supervisor))
+                  SpeedProbe(supervisor), tuple(args.header))
     for gateway in bench.gateways:
         await bench.warm_gateway(gateway)
 
-    measurements = await run_scenarios(bench, args.quick, args.prompt)
+    measurements = await run_scenarios(bench, args.quick, args.prompt, tuple(args.header))
     holds = await run_holds(bench, args, models_config) if args.hold_streams > 0 else []
 
     settings = describe_settings(args, configs, wakeup, idle_load, time.monotonic() - started)
@@ -328,6 +333,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--prompt", default=Workload.prompt,
                         help="the user message of every request (e.g. one with personal data, to measure masking "
                              "with LLM_ROUTER_FORCE_MASKING=1)")
+    parser.add_argument("--header", action="append", default=[],
+                        help="an extra header line of every request, e.g. 'Authorization: Bearer KEY' (repeatable); "
+                             "the direct runs send it too")
     parser.add_argument("--out", type=Path, default=None,
                         help="report path (default bench/results/latest.md, or quick.md with --quick)")
     args = parser.parse_args(argv)

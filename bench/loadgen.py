@@ -44,6 +44,7 @@ class Workload:
     stream: bool
     n_tokens: int
     prompt: str = "Write a short poem about load balancers."
+    headers: tuple[str, ...] = ()  # extra "Name: value" header lines (an API key)
 
     def request_bytes(self, host: str, port: int) -> bytes:
         body = json.dumps(
@@ -58,7 +59,8 @@ class Workload:
         head = (
             f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\n"
             f"Content-Type: application/json\r\nAccept: {'text/event-stream' if self.stream else 'application/json'}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
+            + "".join(f"{line}\r\n" for line in self.headers)
+            + f"Content-Length: {len(body)}\r\n\r\n"
         )
         return head.encode() + body
 

@@ -43,16 +43,18 @@ class Scenario:
     rounds: int = 1  # runs per target, interleaved with the other targets' and pooled
     grace: float = 10.0
     prompt: str = Workload.prompt  # the user message of every request
+    headers: tuple[str, ...] = ()  # extra header lines of every request
 
     @property
     def label(self) -> str:
         return f"{self.kind} c={self.concurrency}"
 
     def workload(self) -> Workload:
-        return Workload(model=self.upstream, stream=self.stream, n_tokens=N_TOKENS, prompt=self.prompt)
+        return Workload(model=self.upstream, stream=self.stream, n_tokens=N_TOKENS, prompt=self.prompt,
+                        headers=self.headers)
 
 
-def build_scenarios(quick: bool, prompt: str = Workload.prompt) -> list[Scenario]:
+def build_scenarios(quick: bool, prompt: str = Workload.prompt, headers: tuple[str, ...] = ()) -> list[Scenario]:
     """The issue's matrix; --quick shortens windows and drops the slowest cell (20 ms, c=128).
 
     Fast scenarios run in 3 rounds that alternate between targets: this virtual machine's core
@@ -61,9 +63,9 @@ def build_scenarios(quick: bool, prompt: str = Workload.prompt) -> list[Scenario
     """
     fast = (0.3, 0.8, 1) if quick else (0.5, 1.7, 3)  # (warm-up s, window s, rounds)
     slow = (1.0, 1.8, 1) if quick else (1.5, 8.0, 1)  # a 20 ms stream lasts ~1.3 s: at c=1, 2 resp. 6 samples
-    scenarios = [Scenario("chat", "fast", False, c, *fast, prompt=prompt) for c in (1, 16, 128)]
-    scenarios += [Scenario("stream", "fast", True, c, *fast, prompt=prompt) for c in (1, 16, 128)]
-    scenarios += [Scenario("stream 20ms", "tok20ms", True, c, *slow, prompt=prompt)
+    scenarios = [Scenario("chat", "fast", False, c, *fast, prompt=prompt, headers=headers) for c in (1, 16, 128)]
+    scenarios += [Scenario("stream", "fast", True, c, *fast, prompt=prompt, headers=headers) for c in (1, 16, 128)]
+    scenarios += [Scenario("stream 20ms", "tok20ms", True, c, *slow, prompt=prompt, headers=headers)
                   for c in ((1, 16) if quick else (1, 16, 128))]
     return scenarios
 

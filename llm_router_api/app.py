@@ -14,6 +14,7 @@ from flask import Flask
 
 from llm_router_plugins.maskers.registry import build_pipeline
 
+from .auth.client_ip import TrustedProxies
 from .balancing.wiring import Balancing, build_balancing
 from .config.store import ConfigStore
 from .dispatch import Dispatcher, FailoverPolicy
@@ -33,6 +34,7 @@ from .routes.operations import create_operations_blueprint
 from .routes.responses import create_responses_blueprint
 from .settings import Settings
 from .upstream.client import UpstreamClient
+from .wsgi_close import CloseWhenExhausted
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Gateway:
     metrics: Metrics
     masking: Masking
     audit: object = None  # the AuditLog, when a feature writes it
+    gate: object = None  # the AuthGate, when LLM_ROUTER_AUTH_ENABLED is on
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], float] = time.monotonic) -> "Gateway":
@@ -64,7 +67,12 @@ class Gateway:
                           unmask_responses=settings.unmask_responses, metrics=metrics,
                           audit=audit if settings.masking_with_audit else None,
                           log_content=settings.log_masked_content)
-        return cls(settings, store, balancing, client, dispatcher, metrics, masking, audit)
+        gate = None
+        if settings.auth_enabled:
+            from .auth.wiring import build_gate
+
+            gate = build_gate(settings, metrics, audit)
+        return cls(settings, store, balancing, client, dispatcher, metrics, masking, audit, gate)
 
 
 def open_audit_log(settings: Settings):
@@ -86,9 +94,12 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
 
     app = Flask("llm_router_api", static_folder=None)  # no /static route: the gateway serves no files
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_body_size
+    app.config["LLM_ROUTER_MAX_JSON_DEPTH"] = settings.max_json_depth
     app.extensions["llm_router"] = gateway
     register_error_handlers(app)
-    install_request_records(app, gateway.metrics)
+    install_request_records(app, gateway.metrics, TrustedProxies(settings.trusted_proxies).client_ip)
+    if gateway.gate is not None:
+        gateway.gate.install(app)  # after the request record opens: the gate writes the key's name on it
     # Background work runs in the process that serves: under gunicorn create_app runs in each
     # worker after fork (preload is off); the per-request check restarts it in a forked child.
     gateway.balancing.ensure_started()
@@ -105,4 +116,6 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
                                                        settings.ep_prefix, gateway.metrics))
     app.register_blueprint(create_masking_blueprint(gateway.masking, settings.ep_prefix, limit))
     register_apidocs(app, settings.ep_prefix)
+    if settings.server_type == "flask":  # the development server may skip an answer's close()
+        app.wsgi_app = CloseWhenExhausted(app.wsgi_app)
     return app

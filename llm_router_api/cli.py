@@ -8,6 +8,7 @@ import sys
 
 from .config.loader import ConfigError, load_models_config
 from .audit.cli import add_audit_commands
+from .auth.cli import add_keys_commands
 from .settings import Settings, SettingsError
 
 
@@ -52,6 +53,19 @@ def _anonymize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_key_change(kind: str, data: dict) -> None:
+    """A key created, rotated or revoked by the CLI, in the audit log when LLM_ROUTER_AUTH_WITH_AUDIT is on."""
+    settings = Settings.from_environ()
+    if not settings.auth_with_audit:
+        return
+    from .audit import AuditLog
+
+    audit = AuditLog.open(settings.audit_dir, settings.audit_public_key,
+                          max_segment_bytes=settings.audit_max_segment_bytes)
+    audit.record("auth", {"event": kind, "by": "cli", **data})
+    audit.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-router", description="llm-router gateway tools")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     anonymize.add_argument("--summary", action="store_true", help="print what was masked, by rule, to stderr")
     anonymize.set_defaults(handler=_anonymize)
     add_audit_commands(commands)
+    add_keys_commands(commands, on_event=_audit_key_change)
     return parser
 
 

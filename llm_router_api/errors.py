@@ -97,3 +97,27 @@ class UpstreamRejected(GatewayError):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
+
+
+class AuthenticationFailed(GatewayError):
+    """No API key, or one the gateway does not know (or revoked, or expired)."""
+
+    status = 401
+    error_type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(GatewayError):
+    """A valid key that may not use this endpoint group or model."""
+
+    status = 403
+    error_type = "permission_error"
+    code = "permission_denied"
+
+
+class RateLimited(GatewayError):
+    """A key's own limit (requests or tokens per minute, token budget) is used up."""
+
+    status = 429
+    error_type = "rate_limit_exceeded"  # openai's SDK reads the status; the code is what scripts match
+    code = "rate_limit_exceeded"

@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 
-_HANDLER_NAME = "llm_router"
+HANDLER_NAME = "llm_router"
 FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 
 
@@ -45,11 +45,11 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str, filename: str | None, log_format: str = "text") -> None:
     logger = logging.getLogger("llm_router_api")
     logger.setLevel(level)
-    for handler in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
+    for handler in [h for h in logger.handlers if h.get_name() == HANDLER_NAME]:
         logger.removeHandler(handler)
         handler.close()
     handler = logging.FileHandler(filename) if filename else logging.StreamHandler(sys.stderr)
-    handler.set_name(_HANDLER_NAME)
+    handler.set_name(HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     logger.addHandler(handler)
     logger.propagate = False

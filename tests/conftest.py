@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -22,6 +23,58 @@ from tests.redis_servers import SHARED, RedisProcess, new_space, reachable
 from tests.upstreams import FakeUpstream, closed_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _LeakWatch(logging.Handler):
+    """Every log line of the session, and the secrets tests used, to check that none was ever logged."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.secrets: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(f"{record.getMessage()} {getattr(record, 'request', '')}")
+        except Exception:  # a bad format string is the logging test's problem, not this one's
+            pass
+
+
+LEAK_WATCH = _LeakWatch()
+
+
+def register_secret(secret: str) -> str:
+    """Remember a key or token a test uses: the session fails if any log line holds it."""
+    LEAK_WATCH.secrets.add(secret)
+    return secret
+
+
+@pytest.fixture
+def caplog(caplog):
+    """pytest's caplog, also seeing the gateway's loggers after create_app stopped their propagation."""
+    logger = logging.getLogger("llm_router_api")
+    attached = not logger.propagate
+    if attached:
+        logger.addHandler(caplog.handler)
+    yield caplog
+    if attached:
+        logger.removeHandler(caplog.handler)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log(tmp_path_factory):
+    """Every log line of the session (in-process, and each gateway's log file) is free of every secret."""
+    loggers = [logging.getLogger(), logging.getLogger("llm_router_api")]  # the gateway's does not propagate
+    for logger in loggers:
+        logger.addHandler(LEAK_WATCH)
+    yield
+    for logger in loggers:
+        logger.removeHandler(LEAK_WATCH)
+    texts = list(LEAK_WATCH.lines)
+    for path in tmp_path_factory.getbasetemp().rglob("*.log"):
+        texts.append(path.read_text(errors="replace"))
+    leaked = sorted(secret[:12] + "..." for secret in LEAK_WATCH.secrets if any(secret in text for text in texts))
+    assert not leaked, f"secrets found in log lines: {leaked}"
 
 
 def write_config(path: Path, models: dict, *, group: str = "test_models") -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from flask import Flask, Response, request
 
 from .metrics import Metrics
@@ -12,11 +14,14 @@ def current_record() -> RequestRecord | None:
     return request.environ.get(ENVIRON_KEY)
 
 
-def install_request_records(app: Flask, metrics: Metrics) -> None:
+def install_request_records(app: Flask, metrics: Metrics, client_ip: Callable[[str | None, str | None], str | None]
+                            = lambda peer, forwarded: peer) -> None:
+    """``client_ip(peer, X-Forwarded-For)``: who the client is (the peer unless a trusted proxy says)."""
     @app.before_request
     def open_record() -> None:
-        request.environ[ENVIRON_KEY] = RequestRecord(request_id_from(request.headers.get(REQUEST_ID_HEADER)),
-                                                     request.method)
+        record = RequestRecord(request_id_from(request.headers.get(REQUEST_ID_HEADER)), request.method)
+        record.client_ip = client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"))
+        request.environ[ENVIRON_KEY] = record
 
     @app.after_request
     def close_record(response: Response) -> Response:

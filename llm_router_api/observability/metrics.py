@@ -82,6 +82,11 @@ SERIES: dict[str, tuple[str, str, tuple[str, ...], dict[str, Any]]] = {
         "histogram", "Time a guardrail call took.", ("guardrail",), {"buckets": LATENCY_BUCKETS}),
     "llm_router_rate_limit_rejections_total": (
         "counter", "Requests refused with 429 by the gateway's own rate limits, by key name.", ("key",), {}),
+    "llm_router_key_requests_total": (
+        "counter", "Requests made with an API key, by key name and status class.", ("key", "status"), {}),
+    "llm_router_key_tokens_total": (
+        "counter", "Tokens used by requests made with an API key, by key name and kind (input, output).",
+        ("key", "kind"), {}),
 }
 
 

@@ -52,6 +52,8 @@ class RequestRecord:
     events: int = 0  # upstream stream events relayed or converted
     input_tokens: int | None = None
     output_tokens: int | None = None
+    client_ip: str | None = None  # X-Forwarded-For only from trusted proxies (auth/client_ip.py)
+    key_name: str = ""  # the API key's name, never the key
 
     def usage_from_bytes(self, data: bytes) -> None:
         """Token counts from an answer's bytes (the last ones reported win), if it has any."""
@@ -100,7 +102,10 @@ class RequestRecord:
                   "model": self.model or None, "provider": self.provider or None, "status": self.status,
                   "stream": self.stream, "duration_ms": round((ended - self.started) * 1000, 2),
                   "ttft_ms": None if ttft is None else round(ttft * 1000, 2), "attempts": self.attempts,
-                  "input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+                  "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                  "client": self.client_ip}
+        if self.key_name:
+            fields["key"] = self.key_name
         if self.error_code:
             fields["error"] = self.error_code
         return fields

@@ -13,6 +13,7 @@ from typing import Callable
 
 from flask import Response, request
 
+from ..auth.gate import check_model, with_usage_reported
 from ..config.models import ModelConfig
 from ..config.store import ConfigStore
 from ..dialects.base import EncodeContext, usage_counts
@@ -59,6 +60,8 @@ class Exchange:
         record = current_record()
         if record is not None:
             record.model, record.stream = public_name, call.stream
+        check_model(public_name)
+        call = with_usage_reported(call)
         call, masked = self.masking.begin(call, ctx.request, record)
         if client_gone(environ):
             log.info("model=%s: client left before the request was dispatched; not sent upstream", public_name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from ..errors import InvalidRequest, RequestTooLarge
 
@@ -35,12 +35,40 @@ def read_body(limit: int) -> bytes:
     return b"".join(parts)
 
 
+DEFAULT_MAX_DEPTH = 64
+
+
 def read_json_object(limit: int) -> tuple[dict, bytes]:
+    """The body as a JSON object, at most ``limit`` bytes and ``LLM_ROUTER_MAX_JSON_DEPTH`` deep."""
     raw = read_body(limit)
+    max_depth = current_app.config.get("LLM_ROUTER_MAX_JSON_DEPTH", DEFAULT_MAX_DEPTH)
     try:
         payload = json.loads(raw)
+    except RecursionError:
+        raise InvalidRequest(f"The request body is nested deeper than {max_depth} levels.") from None
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("The request body is not valid JSON.") from None
     if not isinstance(payload, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    # Only a body with more brackets than the limit can be too deep: most never need the walk.
+    if raw.count(b"[") + raw.count(b"{") > max_depth and json_depth(payload, max_depth) > max_depth:
+        raise InvalidRequest(f"The request body is nested deeper than {max_depth} levels.")
     return payload, raw
+
+
+def json_depth(value, stop_after: int) -> int:
+    """How deep ``value`` nests (a scalar is 0), counting no further than ``stop_after + 1``."""
+    deepest, level = 0, [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > stop_after:
+            return deepest
+        level.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest

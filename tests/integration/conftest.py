@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import register_secret
 from tests.upstreams.fake_anthropic import FakeAnthropic
 from tests.upstreams.fake_ollama import FakeOllama
 from tests.upstreams.fake_openai import FakeUpstream
@@ -11,7 +12,7 @@ from tests.upstreams.fake_openai import FakeUpstream
 PROVIDERS = ("vllm", "ollama", "anthropic")  # the api_types of the matrix; "responses" serves /v1/responses
 TOOL = {"name": "get_weather", "description": "Weather in a city",
         "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}
-TOKEN = "sk-upstream-secret"
+TOKEN = register_secret("sk-upstream-secret")
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from llm_router_api.logging_setup import HANDLER_NAME
 from tests.conftest import provider, until
 
 N_TOKENS = 8
@@ -141,7 +142,8 @@ def check_access_lines(gw, collected: Collected, log_format: str) -> None:
     assert fields["model"] == "m" and fields["provider"] == "p" and fields["status"] == 200
     assert fields["input_tokens"] == 3 and fields["output_tokens"] == 4 and fields["duration_ms"] > 0
     formatted = line.getMessage()
-    (handler,) = logging.getLogger("llm_router_api").handlers  # the one configure_logging installed
+    (handler,) = [h for h in logging.getLogger("llm_router_api").handlers
+                  if h.get_name() == HANDLER_NAME]  # the one configure_logging installed
     handler_output = handler.format(line)
     if log_format == "json":
         assert json.loads(handler_output)["request_id"] == "req-42"

@@ -65,15 +65,6 @@ def test_flush_times_out_while_the_lock_is_held_and_record_does_not_wait(tmp_pat
     assert verify(tmp_path / "log").count == 100 and audit.dropped == 0
 
 
-@pytest.fixture
-def caplog(caplog):
-    """caplog that also sees the gateway's loggers after create_app stopped their propagation."""
-    logger = logging.getLogger("llm_router_api.audit")
-    logger.addHandler(caplog.handler)
-    yield caplog
-    logger.removeHandler(caplog.handler)
-
-
 def test_a_full_queue_drops_counts_and_logs_without_content(tmp_path, keys, caplog):
     directory = tmp_path / "log"
     audit = AuditLog.open(directory, keys[1], queue_size=4)

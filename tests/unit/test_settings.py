@@ -122,3 +122,37 @@ def test_masking_and_audit_mistakes_stop_start_up_with_one_line(variables, expec
     with pytest.raises(SettingsError) as error:
         Settings.from_environ(variables)
     assert str(error.value).startswith(expected) and "\n" not in str(error.value)
+
+
+def test_auth_variables():
+    secret = "s3cr3t-" * 4
+    settings = Settings.from_environ({
+        "LLM_ROUTER_AUTH_ENABLED": "1", "LLM_ROUTER_AUTH_SECRET": secret, "LLM_ROUTER_AUTH_KEY_STORE": "memory",
+        "LLM_ROUTER_AUTH_KEYS_FILE": "/etc/llm-router/keys.json", "LLM_ROUTER_AUTH_DEFAULT_RATE_LIMIT": "120",
+        "LLM_ROUTER_AUTH_PUBLIC_ENDPOINTS": "/ping, /api/ping,/apidocs*", "LLM_ROUTER_TRUSTED_PROXIES": "10.0.0.0/8,::1",
+        "LLM_ROUTER_MAX_JSON_DEPTH": "32", "LLM_ROUTER_REDIS_HOST": "redis", "LLM_ROUTER_AUTH_REDIS_DB": "3"})
+    assert settings.auth_enabled and settings.auth_key_store == "file"  # memory: the old name of file
+    assert settings.auth_keys_file == "/etc/llm-router/keys.json" and settings.auth_default_rate_limit == 120
+    assert settings.auth_public_endpoints == ("/ping", "/api/ping", "/apidocs*")
+    assert settings.trusted_proxies == ("10.0.0.0/8", "::1") and settings.max_json_depth == 32
+    assert settings.auth_redis == ("redis", 6379, 3, None)  # the balancing Redis, another DB
+    assert secret not in repr(settings)
+    assert Settings.from_environ({"LLM_ROUTER_AUTH_PUBLIC_ENDPOINTS": ""}).auth_public_endpoints == ()
+    assert Settings.from_environ({}).auth_public_endpoints is None  # the default list
+
+
+@pytest.mark.parametrize("variables,expected", [
+    ({"LLM_ROUTER_AUTH_ENABLED": "1"}, "LLM_ROUTER_AUTH_SECRET must be set"),
+    ({"LLM_ROUTER_AUTH_SECRET": "short"}, "LLM_ROUTER_AUTH_SECRET must be at least 16"),
+    ({"LLM_ROUTER_AUTH_KEY_STORE": "postgres"}, "LLM_ROUTER_AUTH_KEY_STORE='postgres': must be one of: file, redis"),
+    ({"LLM_ROUTER_TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, "LLM_ROUTER_TRUSTED_PROXIES='10.0.0.0/8,proxy.local': "
+                                                               "'proxy.local' is not an IP address"),
+    ({"LLM_ROUTER_AUTH_PUBLIC_ENDPOINTS": "ping"}, "LLM_ROUTER_AUTH_PUBLIC_ENDPOINTS='ping': each path must start"),
+    ({"LLM_ROUTER_AUTH_WITH_AUDIT": "1"}, "LLM_ROUTER_AUDIT_PUBLIC_KEY must name a public key file when "
+                                          "LLM_ROUTER_AUTH_WITH_AUDIT=1"),
+])
+def test_auth_mistakes_stop_start_up_with_one_line(variables, expected):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_environ(variables)
+    assert str(error.value).startswith(expected) and "\n" not in str(error.value)
+    assert "short" not in str(error.value)  # a secret is never echoed
