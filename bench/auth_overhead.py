@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,8 +24,6 @@ import redis
 from llm_router_api.auth.keys import KeyPolicy
 from llm_router_api.auth.store import open_key_store
 from llm_router_api.settings import Settings
-
-from . import gateway_overhead
 
 DB = 9
 RATE_LIMIT = 10**6  # per minute: never reached, always checked
@@ -55,28 +54,25 @@ def _cleanup(env: dict[str, str]) -> None:
         client.delete(*keys[start:start + 5000])
 
 
+def _overhead(args: list[str], env: dict[str, str]) -> int:
+    """One bench.gateway_overhead run in its own process (it pins itself to a core)."""
+    return subprocess.run([sys.executable, "-m", "bench.gateway_overhead", *args], env={**os.environ, **env},
+                          stdout=subprocess.DEVNULL).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keys", type=int, nargs="*", default=[10, 10_000])
     args = parser.parse_args(argv)
     common = ["--worker-class", "gevent", "--hold-streams", "0"] + (["--quick"] if args.quick else [])
-    status = gateway_overhead.main(common + ["--out", "bench/results/auth-overhead-off.md"])
+    status = _overhead(common + ["--out", "bench/results/auth-overhead-off.md"], {})
     for count in args.keys:
         env = _store_env(f"bench-auth-{secrets.token_hex(4)}")
         try:
             key = _with_keys(env, count)
-            saved = {name: os.environ.get(name) for name in env}
-            os.environ.update(env)
-            try:
-                status |= gateway_overhead.main(common + ["--header", f"Authorization: Bearer {key}",
-                                                          "--out", f"bench/results/auth-overhead-{count}-keys.md"])
-            finally:
-                for name, value in saved.items():
-                    if value is None:
-                        os.environ.pop(name, None)
-                    else:
-                        os.environ[name] = value
+            status |= _overhead(common + ["--header", f"Authorization: Bearer {key}",
+                                          "--out", f"bench/results/auth-overhead-{count}-keys.md"], env)
         finally:
             _cleanup(env)
     print("reports: " + ", ".join(str(p) for p in sorted(Path("bench/results").glob("auth-overhead-*.md"))))

@@ -97,6 +97,7 @@ class Settings:
     auth_default_rate_limit: int = 0  # requests per minute for keys without their own; 0 = none
     auth_public_endpoints: tuple[str, ...] | None = None  # None: the default list (see auth/groups.py)
     auth_with_audit: bool = False
+    auth_cache_seconds: float = 1.0  # how long a key lookup is remembered (revocation takes effect within it)
     trusted_proxies: tuple[str, ...] = ()  # X-Forwarded-For is believed only from these addresses/networks
     max_json_depth: int = 64
 
@@ -200,6 +201,7 @@ class Settings:
             auth_public_endpoints=(env.parse("LLM_ROUTER_AUTH_PUBLIC_ENDPOINTS", (), _paths)
                                    if env.given("LLM_ROUTER_AUTH_PUBLIC_ENDPOINTS") else None),
             auth_with_audit=env.boolean("LLM_ROUTER_AUTH_WITH_AUDIT", d.auth_with_audit),
+            auth_cache_seconds=env.number("LLM_ROUTER_AUTH_CACHE_SECONDS", d.auth_cache_seconds, minimum=0),
             trusted_proxies=env.parse("LLM_ROUTER_TRUSTED_PROXIES", d.trusted_proxies, _networks),
             max_json_depth=env.integer("LLM_ROUTER_MAX_JSON_DEPTH", d.max_json_depth, minimum=2, maximum=10_000),
         )._checked()

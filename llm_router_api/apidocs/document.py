@@ -49,12 +49,22 @@ ERROR_STATUSES: dict[str, tuple[str, str]] = {
     "413": ("TooLarge", "The body is over `LLM_ROUTER_MAX_REQUEST_BODY_SIZE` (`request_too_large`)."),
     "4XX": ("UpstreamRejected", "The provider rejected the request (e.g. 401, 422, context too long): its status, "
                                 "with its message in this dialect (`upstream_rejected`), or its own body when "
-                                "it speaks the client's protocol. Not retried."),
+                                "it speaks the client's protocol. Not retried. With API keys on "
+                                "(`LLM_ROUTER_AUTH_ENABLED`), also the gateway's own 401 (no or invalid key, "
+                                "`invalid_api_key`), 403 (endpoint group or model not allowed, `permission_denied`, "
+                                "`model_not_allowed`) and 429 (the key's limit, `rate_limit_exceeded`, with "
+                                "`Retry-After` and `X-RateLimit-*`)."),
     "502": ("UpstreamFailed", "Every provider tried failed: refused, reset, 5xx, truncated or unreadable answer "
                               "(`upstream_failed`)."),
     "503": ("NoProvider", "No provider can take the request: all down or ejected, all at `max_concurrency` for "
                           "the whole `LLM_ROUTER_QUEUE_WAIT_SECONDS`, or answering 429 (`no_provider_available`)."),
     "504": ("Timeout", "The last provider tried did not answer within the read timeout (`upstream_timeout`)."),
+}
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (`llm-router keys create`), as OpenAI "
+                                                                  "and Ollama clients send it."},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key", "description": "The same key, as Anthropic "
+                                                                                    "clients send it."},
 }
 RETRY_AFTER = {"description": "Seconds to wait before retrying.", "required": True, "schema": {"type": "integer"}}
 
@@ -426,5 +436,7 @@ def build_document(prefix: str = "/api") -> dict[str, Any]:
             "requestBodies": REQUEST_BODIES,
             "responses": {**SUCCESS, **ERROR_RESPONSES},
             "headers": {"RetryAfter": RETRY_AFTER},
-        }, paths.items),
+        }, paths.items) | {"securitySchemes": SECURITY_SCHEMES},
+        # Keys are needed only with LLM_ROUTER_AUTH_ENABLED; {} keeps every operation callable without one.
+        "security": [{}, {"bearer": []}, {"apiKey": []}],
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..observability.metrics import Metrics
 from ..settings import Settings
+from .cache import CachedLookups
 from .gate import AuthGate
 from .groups import DEFAULT_PUBLIC, PublicPaths
 from .limits import RateLimiter
@@ -25,6 +26,7 @@ def build_gate(settings: Settings, metrics: Metrics, audit=None) -> AuthGate:
     public = settings.auth_public_endpoints if settings.auth_public_endpoints is not None else DEFAULT_PUBLIC
     limiter = RateLimiter(limiter_redis(settings), prefix=settings.redis_key_prefix,
                           retry_seconds=settings.redis_retry_seconds)
-    return AuthGate(open_key_store(settings), limiter, PublicPaths(public, settings.ep_prefix),
+    store = CachedLookups(open_key_store(settings), settings.auth_cache_seconds)
+    return AuthGate(store, limiter, PublicPaths(public, settings.ep_prefix),
                     default_rate_limit=settings.auth_default_rate_limit, metrics=metrics,
                     audit=audit if settings.auth_with_audit else None)

@@ -192,3 +192,50 @@ def test_bodies_too_large_or_too_deep_are_clear_400_and_413(gateway, upstreams):
     answer = requests.post(gw.url + "/api/chat", data=very_deep, timeout=10)  # past Python's own recursion limit
     assert answer.status_code == 400 and "nested deeper" in answer.json()["error"]
     assert requests.post(gw.v1 + "/chat/completions", json=CHAT, timeout=10).status_code == 200
+
+
+def test_denied_and_limited_requests_are_audited_and_counted_per_key_name(keyed, tmp_path):
+    from llm_router_api.audit import generate_keypair, read_records
+
+    private_key, public_key = generate_keypair(tmp_path / "audit-keys")
+    start, create, _, _ = keyed
+    key = create("audited", requests_per_minute=1)
+    gw = start(auth_with_audit=True, audit_public_key=str(public_key), audit_dir=str(tmp_path / "audit"),
+               use_prometheus=True)
+    headers = _bearer(key)
+    assert requests.post(gw.v1 + "/chat/completions", json=CHAT, headers=headers, timeout=10).status_code == 200
+    assert requests.post(gw.v1 + "/chat/completions", json=CHAT, headers=headers, timeout=10).status_code == 429
+    wrong = "sk-llmr-" + "w" * 43
+    assert requests.post(gw.v1 + "/chat/completions", json=CHAT, headers=_bearer(wrong), timeout=10).status_code == 401
+
+    metrics = requests.get(gw.url + "/metrics", timeout=10).text
+    assert 'llm_router_rate_limit_rejections_total{key="audited"} 1.0' in metrics
+    until(lambda: 'llm_router_key_requests_total{key="audited",status="2xx"} 1.0'
+          in requests.get(gw.url + "/metrics", timeout=10).text, 10, "the key's request counted")
+    assert gw.app.extensions["llm_router"].audit.flush(10)
+    events = [(r["data"]["event"], r["data"]["reason"], r["data"].get("key_name"))
+              for r in read_records(tmp_path / "audit", private_key) if r["kind"] == "auth"]
+    assert events == [("limited", "requests_per_minute", "audited"), ("denied", "invalid_key", None)]
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "audit").iterdir())
+    assert key.encode() not in stored and wrong.encode() not in stored and b"audited" not in stored
+
+
+def test_keys_changed_by_the_cli_are_audited(tmp_path):
+    from llm_router_api.audit import generate_keypair, read_records
+
+    private_key, public_key = generate_keypair(tmp_path / "audit-keys")
+    env = {"PATH": "/usr/bin:/bin", "LLM_ROUTER_AUTH_SECRET": SECRET, "LLM_ROUTER_AUTH_KEYS_FILE": str(tmp_path / "k.json"),
+           "LLM_ROUTER_AUTH_WITH_AUDIT": "1", "LLM_ROUTER_AUDIT_PUBLIC_KEY": str(public_key),
+           "LLM_ROUTER_AUDIT_DIR": str(tmp_path / "audit")}
+    outputs = []
+    for args in (["create", "--name", "ops"], ["rotate", "ops", "--grace", "0"], ["revoke", "ops"]):
+        result = subprocess.run([sys.executable, "-m", "llm_router_api.cli", "keys", *args], cwd=REPO_ROOT, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    created, rotated = (register_secret(out.strip().splitlines()[-1]) for out in outputs[:2])
+    records = [r["data"] for r in read_records(tmp_path / "audit", private_key) if r["kind"] == "auth"]
+    assert [(r["event"], r["name"], r["by"]) for r in records] == [("created", "ops", "cli"), ("rotated", "ops", "cli"),
+                                                                 ("revoked", "ops", "cli")]
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "audit").iterdir())
+    assert created.encode() not in stored and rotated.encode() not in stored

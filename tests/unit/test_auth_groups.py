@@ -64,3 +64,24 @@ def test_json_depth():
     for _ in range(1000):
         deep = [deep]
     assert json_depth(deep, 64) == 65  # stops counting past the limit
+
+
+def test_lookups_are_remembered_for_the_cache_time_and_no_longer(tmp_path):
+    from llm_router_api.auth.cache import CachedLookups
+    from llm_router_api.auth.keys import KeyPolicy
+    from llm_router_api.auth.store_file import FileKeyStore
+    from tests.conftest import ManualClock
+
+    clock = ManualClock()
+    store = FileKeyStore(tmp_path / "keys.json", "s" * 32, reload_interval=0, clock=clock)
+    key, created = store.create("a", KeyPolicy())
+    cached = CachedLookups(store, ttl_seconds=1.0, clock=clock)
+    assert cached.lookup(key) == created and cached.lookup("sk-llmr-" + "x" * 43) is None
+    store.revoke("a")
+    assert store.lookup(key) is None
+    assert cached.lookup(key) == created  # remembered: revocation takes effect within the cache time
+    clock.advance(1.01)
+    assert cached.lookup(key) is None
+    assert cached.get("a").name == "a"  # the rest is the store's
+    uncached = CachedLookups(store, ttl_seconds=0, clock=clock)
+    assert uncached.lookup(key) is None
