@@ -30,11 +30,13 @@ RATE_LIMIT = 10**6  # per minute: never reached, always checked
 
 
 def _store_env(prefix: str) -> dict[str, str]:
+    # LLM_ROUTER_AUTH_REDIS_*, not LLM_ROUTER_REDIS_*: the latter would also move the provider
+    # leases to Redis, and the runs would measure that too.
     return {"LLM_ROUTER_AUTH_ENABLED": "1", "LLM_ROUTER_AUTH_KEY_STORE": "redis",
-            "LLM_ROUTER_AUTH_SECRET": secrets.token_hex(16), "LLM_ROUTER_REDIS_HOST":
+            "LLM_ROUTER_AUTH_SECRET": secrets.token_hex(16), "LLM_ROUTER_AUTH_REDIS_HOST":
             os.environ.get("LLM_ROUTER_REDIS_HOST", "127.0.0.1"),
-            "LLM_ROUTER_REDIS_PORT": os.environ.get("LLM_ROUTER_REDIS_PORT", "6379"),
-            "LLM_ROUTER_REDIS_DB": str(DB), "LLM_ROUTER_REDIS_KEY_PREFIX": prefix}
+            "LLM_ROUTER_AUTH_REDIS_PORT": os.environ.get("LLM_ROUTER_REDIS_PORT", "6379"),
+            "LLM_ROUTER_AUTH_REDIS_DB": str(DB), "LLM_ROUTER_REDIS_KEY_PREFIX": prefix}
 
 
 def _with_keys(env: dict[str, str], count: int) -> str:
@@ -48,7 +50,7 @@ def _with_keys(env: dict[str, str], count: int) -> str:
 
 
 def _cleanup(env: dict[str, str]) -> None:
-    client = redis.Redis(host=env["LLM_ROUTER_REDIS_HOST"], port=int(env["LLM_ROUTER_REDIS_PORT"]), db=DB)
+    client = redis.Redis(host=env["LLM_ROUTER_AUTH_REDIS_HOST"], port=int(env["LLM_ROUTER_AUTH_REDIS_PORT"]), db=DB)
     keys = list(client.scan_iter(match="{" + env["LLM_ROUTER_REDIS_KEY_PREFIX"] + "}*", count=5000))
     for start in range(0, len(keys), 5000):
         client.delete(*keys[start:start + 5000])
