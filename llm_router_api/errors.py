@@ -121,3 +121,11 @@ class RateLimited(GatewayError):
     status = 429
     error_type = "rate_limit_exceeded"  # openai's SDK reads the status; the code is what scripts match
     code = "rate_limit_exceeded"
+
+
+class KeyStoreUnavailable(GatewayError):
+    """API keys cannot be checked: the key store (Redis) does not answer."""
+
+    status = 503
+    error_type = "service_unavailable"
+    code = "auth_unavailable"

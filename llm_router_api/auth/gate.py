@@ -19,12 +19,13 @@ from typing import Any, Callable
 from flask import Flask, Response, request
 
 from ..dispatch import Call
-from ..errors import AuthenticationFailed, GatewayError, PermissionDenied, RateLimited
+from ..errors import AuthenticationFailed, KeyStoreUnavailable, PermissionDenied, RateLimited
 from ..observability.hooks import current_record
 from ..observability.metrics import Metrics
 from .groups import PublicPaths, endpoint_groups
 from .keys import ApiKey
 from .limits import Decision, Limits, RateLimiter
+from .store import KeyStoreError
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,6 @@ _REASONS = {
     "tokens_per_minute": "tokens per minute",
     "token_budget": "token budget",
 }
-
-
-class KeyStoreUnavailable(GatewayError):
-    status = 503
-    error_type = "service_unavailable"
-    code = "auth_unavailable"
 
 
 @dataclass(frozen=True)
@@ -166,8 +161,6 @@ class AuthGate:
                 log.exception("key=%s: could not charge %d tokens", name, tokens)
 
     def _lookup(self, presented: str) -> ApiKey | None:
-        from .store import KeyStoreError
-
         try:
             return self.store.lookup(presented)
         except KeyStoreError as exc:

@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 
 from .keys import ApiKey, KeyPolicy, check_name, generate_key, key_digest, looks_like_key, new_key_id
 
-__all__ = ["KeyStore", "KeyStoreError", "KeyExists", "open_key_store", "key_digest", "looks_like_key",
+__all__ = ["KeyStore", "KeyStoreError", "KeyExists", "open_key_store", "auth_redis_client", "key_digest", "looks_like_key",
            "generate_key", "new_key_id", "check_name"]
 
 MISSING_SECRET = ("LLM_ROUTER_AUTH_SECRET is not set: the key store needs it (the same long random value on "
@@ -92,18 +92,27 @@ def check_grace(grace_seconds: float) -> float:
     return float(grace_seconds)
 
 
+def auth_redis_client(settings):
+    """The Redis of the key store and the rate limits (LLM_ROUTER_AUTH_REDIS_*, else LLM_ROUTER_REDIS_*), or None."""
+    host, port, db, password = settings.auth_redis
+    if not host:
+        return None
+    from ..balancing.redis_slots import connect  # short timeouts, one retry without backoff
+
+    return connect(host, port, db, password, settings.redis_timeout_seconds)
+
+
 def open_key_store(settings, *, clock: Callable[[], float] = time.time) -> KeyStore:
     """The store ``settings.auth_key_store`` names. KeyStoreError if it cannot be opened."""
     if not settings.auth_secret:
         raise KeyStoreError(MISSING_SECRET)
     if settings.auth_key_store == "redis":
-        from .store_redis import RedisKeyStore, connect
+        from .store_redis import RedisKeyStore
 
-        host, port, db, password = settings.auth_redis
-        if not host:
+        client = auth_redis_client(settings)
+        if client is None:
             raise KeyStoreError("LLM_ROUTER_AUTH_KEY_STORE=redis needs LLM_ROUTER_AUTH_REDIS_HOST "
                                 "(or LLM_ROUTER_REDIS_HOST)")
-        client = connect(host, port, db, password, settings.redis_timeout_seconds)
         return RedisKeyStore(client, settings.redis_key_prefix, settings.auth_secret, clock=clock)
     if settings.auth_key_store == "file":
         from .store_file import FileKeyStore
