@@ -18,6 +18,8 @@ from .auth.client_ip import TrustedProxies
 from .balancing.wiring import Balancing, build_balancing
 from .config.store import ConfigStore
 from .dispatch import Dispatcher, FailoverPolicy
+from .guardrails import Guarding
+from .guardrails.wiring import build_guarding
 from .logging_setup import configure_logging
 from .masking import Masking
 from .observability.hooks import install_request_records
@@ -48,6 +50,7 @@ class Gateway:
     dispatcher: Dispatcher
     metrics: Metrics
     masking: Masking
+    guarding: Guarding
     audit: object = None  # the AuditLog, when a feature writes it
     gate: object = None  # the AuthGate, when LLM_ROUTER_AUTH_ENABLED is on
 
@@ -67,12 +70,13 @@ class Gateway:
                           unmask_responses=settings.unmask_responses, metrics=metrics,
                           audit=audit if settings.masking_with_audit else None,
                           log_content=settings.log_masked_content)
+        guarding = build_guarding(settings, client, metrics, audit)
         gate = None
         if settings.auth_enabled:
             from .auth.wiring import build_gate
 
             gate = build_gate(settings, metrics, audit)
-        return cls(settings, store, balancing, client, dispatcher, metrics, masking, audit, gate)
+        return cls(settings, store, balancing, client, dispatcher, metrics, masking, guarding, audit, gate)
 
 
 def open_audit_log(settings: Settings):
@@ -104,7 +108,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     # worker after fork (preload is off); the per-request check restarts it in a forked child.
     gateway.balancing.ensure_started()
     app.before_request(gateway.balancing.ensure_started)
-    exchange = Exchange(gateway.store, gateway.dispatcher, gateway.masking)
+    exchange = Exchange(gateway.store, gateway.dispatcher, gateway.masking, gateway.guarding)
     limit = settings.max_request_body_size
     app.register_blueprint(create_openai_blueprint(gateway.store, exchange, settings.ep_prefix, limit,
                                                    skip_paths=frozenset(OLLAMA_PATHS)))

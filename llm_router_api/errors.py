@@ -129,3 +129,19 @@ class KeyStoreUnavailable(GatewayError):
     status = 503
     error_type = "service_unavailable"
     code = "auth_unavailable"
+
+
+class ContentBlocked(GatewayError):
+    """A request guardrail judged what the client sent unsafe; nothing was sent upstream."""
+
+    status = 400
+    error_type = "invalid_request_error"
+    code = "content_policy_violation"
+
+
+class GuardrailUnavailable(GatewayError):
+    """A guardrail that must judge the request gave no verdict (fail closed); nothing was sent upstream."""
+
+    status = 503
+    error_type = "service_unavailable"
+    code = "guardrail_unavailable"

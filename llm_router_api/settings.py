@@ -98,6 +98,20 @@ class Settings:
     auth_public_endpoints: tuple[str, ...] | None = None  # None: the default list (see auth/groups.py)
     auth_with_audit: bool = False
     auth_cache_seconds: float = 1.0  # how long a key lookup is remembered (revocation takes effect within it)
+    # guardrails: classifiers in the guard service (llm_router_services) judge requests and answers
+    force_guardrail_request: bool = False
+    guardrail_request_pipeline: tuple[str, ...] = ("sojka_guard",)
+    guardrail_with_audit_request: bool = False
+    force_guardrail_response: bool = False
+    guardrail_response_pipeline: tuple[str, ...] = ("sojka_guard",)
+    guardrail_with_audit_response: bool = False
+    sojka_guard_host: str | None = None  # the guard service's root (or llm-router's full ..._HOST_EP URL)
+    nask_guard_host: str | None = None
+    guardrail_timeout_seconds: float = 5.0
+    guardrail_fail_open: bool = False  # a guard that does not answer lets requests through (default: 503)
+    guardrail_cache_size: int = 10_000  # verdicts remembered per worker, by text hash
+    guardrail_cache_seconds: float = 3600.0
+    guardrail_stream_window_chars: int = 400  # largest stretch of a stream judged at once
     trusted_proxies: tuple[str, ...] = ()  # X-Forwarded-For is believed only from these addresses/networks
     max_json_depth: int = 64
 
@@ -202,6 +216,30 @@ class Settings:
                                    if env.given("LLM_ROUTER_AUTH_PUBLIC_ENDPOINTS") else None),
             auth_with_audit=env.boolean("LLM_ROUTER_AUTH_WITH_AUDIT", d.auth_with_audit),
             auth_cache_seconds=env.number("LLM_ROUTER_AUTH_CACHE_SECONDS", d.auth_cache_seconds, minimum=0),
+            force_guardrail_request=env.boolean("LLM_ROUTER_FORCE_GUARDRAIL_REQUEST", d.force_guardrail_request),
+            guardrail_request_pipeline=env.parse("LLM_ROUTER_GUARDRAIL_STRATEGY_PIPELINE_REQUEST",
+                                                 d.guardrail_request_pipeline, _guardrail_names),
+            guardrail_with_audit_request=env.boolean("LLM_ROUTER_GUARDRAIL_WITH_AUDIT_REQUEST",
+                                                     d.guardrail_with_audit_request),
+            force_guardrail_response=env.boolean("LLM_ROUTER_FORCE_GUARDRAIL_RESPONSE", d.force_guardrail_response),
+            guardrail_response_pipeline=env.parse("LLM_ROUTER_GUARDRAIL_STRATEGY_PIPELINE_RESPONSE",
+                                                  d.guardrail_response_pipeline, _guardrail_names),
+            guardrail_with_audit_response=env.boolean("LLM_ROUTER_GUARDRAIL_WITH_AUDIT_RESPONSE",
+                                                      d.guardrail_with_audit_response),
+            sojka_guard_host=(env.parse("LLM_ROUTER_GUARDRAIL_SOJKA_GUARD_HOST", None, _url)
+                              if env.has("LLM_ROUTER_GUARDRAIL_SOJKA_GUARD_HOST")
+                              else env.parse("LLM_ROUTER_GUARDRAIL_SOJKA_GUARD_HOST_EP", None, _url)
+                              if env.has("LLM_ROUTER_GUARDRAIL_SOJKA_GUARD_HOST_EP") else None),
+            nask_guard_host=(env.parse("LLM_ROUTER_GUARDRAIL_NASK_GUARD_HOST", None, _url)
+                             if env.has("LLM_ROUTER_GUARDRAIL_NASK_GUARD_HOST") else None),
+            guardrail_timeout_seconds=env.number("LLM_ROUTER_GUARDRAIL_TIMEOUT_SECONDS", d.guardrail_timeout_seconds,
+                                                 minimum=0.001),
+            guardrail_fail_open=env.boolean("LLM_ROUTER_GUARDRAIL_FAIL_OPEN", d.guardrail_fail_open),
+            guardrail_cache_size=env.integer("LLM_ROUTER_GUARDRAIL_CACHE_SIZE", d.guardrail_cache_size, minimum=0),
+            guardrail_cache_seconds=env.number("LLM_ROUTER_GUARDRAIL_CACHE_SECONDS", d.guardrail_cache_seconds,
+                                               minimum=0),
+            guardrail_stream_window_chars=env.integer("LLM_ROUTER_GUARDRAIL_STREAM_WINDOW_CHARS",
+                                                      d.guardrail_stream_window_chars, minimum=16),
             trusted_proxies=env.parse("LLM_ROUTER_TRUSTED_PROXIES", d.trusted_proxies, _networks),
             max_json_depth=env.integer("LLM_ROUTER_MAX_JSON_DEPTH", d.max_json_depth, minimum=2, maximum=10_000),
         )._checked()
@@ -209,7 +247,9 @@ class Settings:
     def _checked(self) -> "Settings":
         """Rules across variables, each failure one line naming the variable to set."""
         for variable, on in (("LLM_ROUTER_MASKING_WITH_AUDIT", self.masking_with_audit),
-                             ("LLM_ROUTER_AUTH_WITH_AUDIT", self.auth_with_audit)):
+                             ("LLM_ROUTER_AUTH_WITH_AUDIT", self.auth_with_audit),
+                             ("LLM_ROUTER_GUARDRAIL_WITH_AUDIT_REQUEST", self.guardrail_with_audit_request),
+                             ("LLM_ROUTER_GUARDRAIL_WITH_AUDIT_RESPONSE", self.guardrail_with_audit_response)):
             if on and not self.audit_public_key:
                 raise SettingsError(f"LLM_ROUTER_AUDIT_PUBLIC_KEY must name a public key file when {variable}=1 "
                                     "(make one with: llm-router audit keygen --out DIR)")
@@ -218,7 +258,22 @@ class Settings:
                                 "string, the same for every replica and the CLI; e.g. openssl rand -hex 32)")
         if self.auth_secret is not None and len(self.auth_secret) < 16:
             raise SettingsError("LLM_ROUTER_AUTH_SECRET must be at least 16 characters long")
+        from llm_router_plugins.guardrails.registry import GUARDRAIL_HOST_VARIABLES
+
+        for direction, on, names in (("REQUEST", self.force_guardrail_request, self.guardrail_request_pipeline),
+                                     ("RESPONSE", self.force_guardrail_response, self.guardrail_response_pipeline)):
+            for name in names if on else ():
+                if not self.guardrail_hosts.get(name):
+                    raise SettingsError(f"{GUARDRAIL_HOST_VARIABLES[name]} must name the guard service (e.g. "
+                                        f"http://127.0.0.1:5000) when LLM_ROUTER_FORCE_GUARDRAIL_{direction}=1 "
+                                        f"runs {name}")
         return self
+
+    @property
+    def guardrail_hosts(self) -> dict[str, str]:
+        """Where each guard's service runs, by guard name (unset ones left out)."""
+        hosts = {"sojka_guard": self.sojka_guard_host, "nask_guard": self.nask_guard_host}
+        return {name: host for name, host in hosts.items() if host}
 
     @property
     def auth_redis(self) -> tuple[str | None, int, int, str | None]:
@@ -234,7 +289,8 @@ class Settings:
     @property
     def audit_needed(self) -> bool:
         """Whether any feature writes the encrypted audit log."""
-        return self.masking_with_audit or self.auth_with_audit
+        return (self.masking_with_audit or self.auth_with_audit or self.guardrail_with_audit_request
+                or self.guardrail_with_audit_response)
 
 
 def _prefix(raw: str) -> str:
@@ -261,6 +317,31 @@ def _masker_names(raw: str) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown masker {unknown[0]!r}; known: {', '.join(MASKER_NAMES)}")
     return names
+
+
+def _guardrail_names(raw: str) -> tuple[str, ...]:
+    from llm_router_plugins.guardrails.registry import GUARDRAIL_NAMES  # names only: no client is built here
+
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    if not names:
+        return Settings.guardrail_request_pipeline
+    unknown = [name for name in names if name not in GUARDRAIL_NAMES]
+    if unknown:
+        raise ValueError(f"unknown guardrail {unknown[0]!r}; known: {', '.join(GUARDRAIL_NAMES)}")
+    if len(set(names)) != len(names):
+        raise ValueError("names a guardrail twice")
+    return names
+
+
+def _url(raw: str) -> str:
+    from .upstream.origin import Origin  # a parser only: no sockets
+
+    value = raw.strip()
+    try:
+        Origin.of(value)
+    except ValueError:
+        raise ValueError("must be an http(s) URL, e.g. http://127.0.0.1:5000") from None
+    return value
 
 
 def _key_store(raw: str) -> str:

@@ -38,11 +38,57 @@ TRUNCATED = "The upstream ended the stream before the answer was complete."
 
 
 class ChunkStage(Protocol):
-    """Looks at canonical chunks on their way to the encoder; ``close`` gives what it held back."""
+    """Looks at canonical chunks on their way to the encoder; ``close`` gives what it held back.
+
+    A stage may set ``cut`` to end the answer early (a guardrail blocked it): the stream then
+    stops reading the upstream and ends normally after what the stage gave. A stage that cannot
+    go on raises :class:`StageFailed`.
+    """
+
+    cut: bool
 
     def __call__(self, chunks: list[dict]) -> list[dict]: ...
 
     def close(self) -> list[dict]: ...
+
+
+class StageFailed(Exception):
+    """A stage cannot go on (a guard gave no verdict); the client gets an error event, the provider no blame."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class StageChain:
+    """Stages one after another: each gets what the one before gave, at ``close`` too."""
+
+    def __init__(self, stages: list[ChunkStage]):
+        self.stages = stages
+
+    @property
+    def cut(self) -> bool:
+        return any(getattr(stage, "cut", False) for stage in self.stages)
+
+    def __call__(self, chunks: list[dict]) -> list[dict]:
+        for stage in self.stages:
+            chunks = stage(chunks)
+        return chunks
+
+    def close(self) -> list[dict]:
+        out: list[dict] = []
+        for stage in self.stages:
+            out = (stage(out) if out else []) + stage.close()
+        return out
+
+
+def chain(*stages: ChunkStage | None) -> ChunkStage | None:
+    """The stages that are there, as one (None when none is)."""
+    present = [stage for stage in stages if stage is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+    return StageChain(present)
 
 
 @dataclass(frozen=True)
@@ -128,8 +174,9 @@ def convert(stream: UpstreamStream, decoder, encoder, record: RequestRecord | No
             stage: ChunkStage | None = None) -> Iterator[bytes]:
     """The upstream's events decoded to canonical chunks and encoded in the client's dialect.
 
-    ``stage`` sees the canonical chunks between the two (unmasking); only requests that need
-    one have it.
+    ``stage`` sees the canonical chunks between the two (response guardrails, unmasking); only
+    requests that need one have it. When it cuts the answer short, the upstream is not read
+    further and its connection is closed.
     """
     outcome, error = Outcome.NEUTRAL, None
     seen = _Seen()
@@ -139,11 +186,20 @@ def convert(stream: UpstreamStream, decoder, encoder, record: RequestRecord | No
         chunks, last = (lambda new: seen(stage(new))), (lambda final: seen(stage(final) + stage.close()))
     try:
         try:
+            cut = False
             for data in _upstream_chunks(stream):
                 out = b"".join(encoder.encode(chunk) for chunk in chunks(decoder.feed(data)))
                 if out:
                     yield out
-            yield b"".join(encoder.encode(chunk) for chunk in last(decoder.close())) + encoder.finish()
+                if stage is not None and stage.cut:
+                    cut = True  # the rest is not read: closing the connection stops the generation
+                    break
+            final = [] if cut else last(decoder.close())
+            yield b"".join(encoder.encode(chunk) for chunk in final) + encoder.finish()
+        except StageFailed as exc:
+            outcome, error = Outcome.NEUTRAL, exc.code
+            yield encoder.fail(exc.message, exc.code)
+            return
         except TransportError as exc:
             outcome, error = Outcome.FAILURE, exc.kind
             log.error("provider=%s stream broke after it started: %s", stream.provider_id, exc.kind)

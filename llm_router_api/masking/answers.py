@@ -40,6 +40,8 @@ def _unmask_fields(part: dict, session: MaskingSession) -> None:
 class StreamUnmasking:
     """A stage between a wire decoder and a dialect encoder: canonical chunks in, unmasked out."""
 
+    cut = False  # unmasking never ends an answer early
+
     def __init__(self, session: MaskingSession):
         self._session = session
         self._channels: dict[tuple, StreamUnmasker] = {}

@@ -18,8 +18,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-#: Seconds: request duration, time to first token, queue wait, guard latency.
+#: Seconds: request duration, time to first token, queue wait.
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+#: Seconds a guardrail call took: a classifier answers in milliseconds.
+GUARD_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: Seconds between two tokens of a stream.
 INTER_TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
 #: Output tokens per second of one answer.
@@ -79,7 +81,11 @@ SERIES: dict[str, tuple[str, str, tuple[str, ...], dict[str, Any]]] = {
         "counter", "Requests or answers a guardrail blocked, by guardrail and direction.",
         ("guardrail", "direction"), {}),
     "llm_router_guardrail_latency_seconds": (
-        "histogram", "Time a guardrail call took.", ("guardrail",), {"buckets": LATENCY_BUCKETS}),
+        "histogram", "Time a guardrail call took.", ("guardrail",), {"buckets": GUARD_BUCKETS}),
+    "llm_router_guardrail_failures_total": (
+        "counter", "Guardrail calls that gave no verdict (down, slow, unreadable), by guardrail, direction and "
+        "what happened to the request (blocked: fail closed, passed: fail open).",
+        ("guardrail", "direction", "action"), {}),
     "llm_router_rate_limit_rejections_total": (
         "counter", "Requests refused with 429 by the gateway's own rate limits, by key name.", ("key",), {}),
     "llm_router_key_requests_total": (

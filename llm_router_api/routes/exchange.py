@@ -19,8 +19,9 @@ from ..config.store import ConfigStore
 from ..dialects.base import EncodeContext, usage_counts
 from ..dispatch import Call, Dispatcher, UpstreamStream
 from ..errors import ModelNotFound, UpstreamFailed, UpstreamRejected
+from ..guardrails import Guarding
 from ..masking import Masking
-from ..streaming import Framing, convert, relay
+from ..streaming import Framing, chain, convert, relay
 from ..observability.hooks import current_record
 from .client_connection import client_gone
 from .json_body import json_response
@@ -41,10 +42,12 @@ class Codec:
 
 
 class Exchange:
-    def __init__(self, store: ConfigStore, dispatcher: Dispatcher, masking: Masking):
+    def __init__(self, store: ConfigStore, dispatcher: Dispatcher, masking: Masking,
+                 guarding: Guarding | None = None):
         self.store = store
         self.dispatcher = dispatcher
         self.masking = masking
+        self.guarding = guarding or Guarding.off()
 
     def model(self, public_name: str, not_found: str | None = None) -> ModelConfig:
         model = self.store.current().resolve(public_name)
@@ -63,6 +66,10 @@ class Exchange:
         check_model(public_name)
         call = with_usage_reported(call)
         call, masked = self.masking.begin(call, ctx.request, record)
+        guarding = self.guarding
+        guarding.check_request(call.canonical.endpoint, call.canonical.payload, record)  # what leaves, masked
+        if guarding.response is not None and call.native is not None:
+            call = Call(call.canonical)  # answers are judged as canonical chunks: no byte relay
         if client_gone(environ):
             log.info("model=%s: client left before the request was dispatched; not sent upstream", public_name)
             return Response(status=499)  # nginx's "client closed request"; nobody reads it
@@ -74,7 +81,8 @@ class Exchange:
                 return Response(relay(result, codec.framing, record), status=200, content_type=result.content_type,
                                 headers=STREAM_HEADERS)
             encoder = codec.stream_encoder(ctx)
-            stage = masked.stream_stage() if masked is not None else None
+            # The guard judges the masked text, before unmasking puts the values back.
+            stage = chain(guarding.stream_stage(record), masked.stream_stage() if masked is not None else None)
             body = convert(result, result.wire.stream_decoder(endpoint, public_name), encoder, record, stage)
             return Response(body, status=200, content_type=encoder.content_type, headers=STREAM_HEADERS)
         if result.native:
@@ -91,6 +99,7 @@ class Exchange:
                                  "read.") from None
         if record is not None:
             record.usage(*usage_counts(answer))
+        answer = guarding.check_answer(answer, record)
         if masked is not None:
             answer = masked.answer(answer)
         return json_response(codec.encode(answer, ctx))
