@@ -30,7 +30,10 @@ setup(
                 "cryptography>=42", "openapi-spec-validator>=0.7", "openapi-schema-validator>=0.6", "jsonschema>=4",
                 "schemathesis>=4.32,<5", "hypothesis>=6.100",
                 # tokenizers: a tokenizer trained in a test shows placeholders survive tokenization.
-                "tokenizers>=0.15"],
+                "tokenizers>=0.15",
+                # transformers + torch: the guard service's tests load a tiny classifier through the real
+                # loading code (run-tests.sh installs torch's CPU build first where torch is missing).
+                "transformers>=4.40", "torch>=2.2"],
         "all": ["transformers>=4.40", "torch>=2.2", "pytest>=8", "openai>=1.40", "anthropic>=0.40", "ollama>=0.4",
                 "requests>=2.31", "redis>=5", "cryptography>=42", "openapi-spec-validator>=0.7",
                 "openapi-schema-validator>=0.6", "jsonschema>=4", "schemathesis>=4.32,<5", "hypothesis>=6.100", "tokenizers>=0.15"],

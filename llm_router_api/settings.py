@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, TypeVar
+from typing import Mapping
 
-T = TypeVar("T")
+from llm_router_plugins.utils.env import EnvReader
+
 
 #: The contract's strategies and ours (``least_outstanding``); see balancing/strategies.py.
 STRATEGIES = ("balanced", "weighted", "dynamic_weighted", "first_available", "first_available_optim",
@@ -21,8 +22,6 @@ WORKER_CLASSES = ("gevent", "gthread", "sync")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 class SettingsError(ValueError):
@@ -111,6 +110,7 @@ class Settings:
     guardrail_fail_open: bool = False  # a guard that does not answer lets requests through (default: 503)
     guardrail_cache_size: int = 10_000  # verdicts remembered per worker, by text hash
     guardrail_cache_seconds: float = 3600.0
+    guardrail_stream_first_window_chars: int = 32  # the first stretch of a stream judged (its first words wait for it)
     guardrail_stream_window_chars: int = 400  # largest stretch of a stream judged at once
     trusted_proxies: tuple[str, ...] = ()  # X-Forwarded-For is believed only from these addresses/networks
     max_json_depth: int = 64
@@ -128,7 +128,7 @@ class Settings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> "Settings":
-        env = _Env(os.environ if environ is None else environ)
+        env = EnvReader(os.environ if environ is None else environ, SettingsError)
         d = cls()  # defaults
         return cls(
             models_config=env.text("LLM_ROUTER_MODELS_CONFIG", d.models_config),
@@ -238,6 +238,8 @@ class Settings:
             guardrail_cache_size=env.integer("LLM_ROUTER_GUARDRAIL_CACHE_SIZE", d.guardrail_cache_size, minimum=0),
             guardrail_cache_seconds=env.number("LLM_ROUTER_GUARDRAIL_CACHE_SECONDS", d.guardrail_cache_seconds,
                                                minimum=0),
+            guardrail_stream_first_window_chars=env.integer("LLM_ROUTER_GUARDRAIL_STREAM_FIRST_WINDOW_CHARS",
+                                                            d.guardrail_stream_first_window_chars, minimum=1),
             guardrail_stream_window_chars=env.integer("LLM_ROUTER_GUARDRAIL_STREAM_WINDOW_CHARS",
                                                       d.guardrail_stream_window_chars, minimum=16),
             trusted_proxies=env.parse("LLM_ROUTER_TRUSTED_PROXIES", d.trusted_proxies, _networks),
@@ -253,6 +255,9 @@ class Settings:
             if on and not self.audit_public_key:
                 raise SettingsError(f"LLM_ROUTER_AUDIT_PUBLIC_KEY must name a public key file when {variable}=1 "
                                     "(make one with: llm-router audit keygen --out DIR)")
+        if self.guardrail_stream_first_window_chars > self.guardrail_stream_window_chars:
+            raise SettingsError("LLM_ROUTER_GUARDRAIL_STREAM_FIRST_WINDOW_CHARS must not be larger than "
+                                "LLM_ROUTER_GUARDRAIL_STREAM_WINDOW_CHARS")
         if self.auth_enabled and not self.auth_secret:
             raise SettingsError("LLM_ROUTER_AUTH_SECRET must be set when LLM_ROUTER_AUTH_ENABLED=1 (a long random "
                                 "string, the same for every replica and the CLI; e.g. openssl rand -hex 32)")
@@ -310,26 +315,25 @@ def _strategy(raw: str) -> str:
 def _masker_names(raw: str) -> tuple[str, ...]:
     from llm_router_plugins.maskers.registry import MASKER_NAMES  # names only: no masker is built here
 
-    names = tuple(name.strip() for name in raw.split(",") if name.strip())
-    if not names:
-        return Settings.masking_pipeline
-    unknown = [name for name in names if name not in MASKER_NAMES]
-    if unknown:
-        raise ValueError(f"unknown masker {unknown[0]!r}; known: {', '.join(MASKER_NAMES)}")
-    return names
+    return _names(raw, MASKER_NAMES, "masker", Settings.masking_pipeline)
 
 
 def _guardrail_names(raw: str) -> tuple[str, ...]:
     from llm_router_plugins.guardrails.registry import GUARDRAIL_NAMES  # names only: no client is built here
 
+    return _names(raw, GUARDRAIL_NAMES, "guardrail", Settings.guardrail_request_pipeline)
+
+
+def _names(raw: str, known: tuple[str, ...], kind: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma list of plugin names, each known and named once; empty: ``default``."""
     names = tuple(name.strip() for name in raw.split(",") if name.strip())
     if not names:
-        return Settings.guardrail_request_pipeline
-    unknown = [name for name in names if name not in GUARDRAIL_NAMES]
+        return default
+    unknown = [name for name in names if name not in known]
     if unknown:
-        raise ValueError(f"unknown guardrail {unknown[0]!r}; known: {', '.join(GUARDRAIL_NAMES)}")
+        raise ValueError(f"unknown {kind} {unknown[0]!r}; known: {', '.join(known)}")
     if len(set(names)) != len(names):
-        raise ValueError("names a guardrail twice")
+        raise ValueError(f"names a {kind} twice")
     return names
 
 
@@ -377,80 +381,4 @@ def _key_prefix(raw: str) -> str:
     value = raw.strip()
     if not value or any(c.isspace() for c in value):
         raise ValueError("must be a non-empty name without spaces (for example llm-router)")
-    return value
-
-
-class _Env:
-    """Typed reads of a variable mapping, each failure worded as one line naming the variable."""
-
-    def __init__(self, environ: Mapping[str, str]):
-        self._environ = environ
-
-    def given(self, name: str) -> bool:
-        """Set at all, even to an empty value (which can mean "none")."""
-        return name in self._environ
-
-    def has(self, name: str) -> bool:
-        return self._environ.get(name, "").strip() != ""
-
-    def text(self, name: str, default: str) -> str:
-        raw = self._environ.get(name)
-        return default if raw is None or raw.strip() == "" else raw.strip()
-
-    def parse(self, name: str, default: T, parser: Callable[[str], T]) -> T:
-        raw = self._environ.get(name)
-        if raw is None:
-            return default
-        try:
-            return parser(raw)
-        except ValueError as exc:
-            raise SettingsError(f"{name}={raw!r}: {exc}") from None
-
-    def secret(self, name: str) -> str | None:
-        """A value kept as given (a password may have spaces); never echoed in errors."""
-        raw = self._environ.get(name)
-        return raw if raw else None
-
-    def boolean(self, name: str, default: bool) -> bool:
-        def parse_bool(raw: str) -> bool:
-            value = raw.strip().lower()
-            if value in _TRUE:
-                return True
-            if value in _FALSE:
-                return False
-            raise ValueError("must be a boolean (1/0, true/false, yes/no, on/off)")
-
-        return self.parse(name, default, parse_bool)
-
-    def integer(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
-        if not self.has(name):
-            return default
-        return self.parse(name, default, lambda raw: _bounded(_convert(int, raw, "an integer"), minimum, maximum, "an integer"))
-
-    def number(self, name: str, default: float, *, minimum: float | None = None) -> float:
-        if not self.has(name):
-            return default
-        return self.parse(name, default, lambda raw: _bounded(_convert(float, raw, "a number"), minimum, None, "a number"))
-
-    def choice(self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
-        def parse_choice(raw: str) -> str:
-            value = raw.strip().upper() if upper else raw.strip()
-            if value not in choices:
-                raise ValueError(f"must be one of: {', '.join(choices)}")
-            return value
-
-        return self.parse(name, default, parse_choice) if self.has(name) else default
-
-
-def _convert(kind_type: Callable[[str], T], raw: str, kind: str) -> T:
-    try:
-        return kind_type(raw.strip())
-    except ValueError:
-        raise ValueError(f"must be {kind}") from None
-
-
-def _bounded(value, minimum, maximum, kind: str):
-    if value != value or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        bounds = f" >= {minimum}" if maximum is None else f" between {minimum} and {maximum}"
-        raise ValueError(f"must be {kind}{bounds}")
     return value

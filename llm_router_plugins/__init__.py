@@ -1,5 +1,5 @@
-"""Plugins hooked into the gateway's request pipeline: maskers, guardrail clients, utilities.
+"""Plugins hooked into the gateway's request pipeline, each registered by name.
 
-Empty in this version; maskers (``fast_masker``) and guardrail clients (``sojka_guard``,
-``nask_guard``) arrive here, each registered by name.
+``maskers`` (``fast_masker``), ``guardrails`` (``sojka_guard``, ``nask_guard``: clients of the
+guard service) and ``utils`` (what the gateway and the guard service share).
 """

@@ -43,7 +43,8 @@ _RESPONSE_PREFIX = {"openai": "OpenAI", "ollama": "Ollama", "anthropic": "Anthro
 ERROR_STATUSES: dict[str, tuple[str, str]] = {
     "400": ("BadRequest", "The body is not a JSON object, a required field is missing or of the wrong type, or "
                           "the request asks for what the provider's protocol cannot express (`param` names the "
-                          "field). A provider's own 400 for a request of its protocol is relayed as it came."),
+                          "field), or a request guardrail flagged it (`content_policy_violation`; nothing was sent "
+                          "upstream). A provider's own 400 for a request of its protocol is relayed as it came."),
     "404": ("NotFound", "The model is not served (`model_not_found`); on `/metrics`: metrics are off."),
     "405": ("MethodNotAllowed", "Another method than the ones documented for this path (`method_not_allowed`)."),
     "413": ("TooLarge", "The body is over `LLM_ROUTER_MAX_REQUEST_BODY_SIZE` (`request_too_large`)."),
@@ -57,7 +58,8 @@ ERROR_STATUSES: dict[str, tuple[str, str]] = {
     "502": ("UpstreamFailed", "Every provider tried failed: refused, reset, 5xx, truncated or unreadable answer "
                               "(`upstream_failed`)."),
     "503": ("NoProvider", "No provider can take the request: all down or ejected, all at `max_concurrency` for "
-                          "the whole `LLM_ROUTER_QUEUE_WAIT_SECONDS`, or answering 429 (`no_provider_available`)."),
+                          "the whole `LLM_ROUTER_QUEUE_WAIT_SECONDS`, or answering 429 (`no_provider_available`); "
+                          "or a guardrail that must judge the request gave no verdict (`guardrail_unavailable`)."),
     "504": ("Timeout", "The last provider tried did not answer within the read timeout (`upstream_timeout`)."),
 }
 SECURITY_SCHEMES = {

@@ -86,7 +86,8 @@ ERRORS: dict[str, Schema] = {
                      "description": "invalid_request, missing_model, missing_required_parameter, invalid_type, "
                                     "model_not_found, unknown_url, method_not_allowed, request_too_large, "
                                     "upstream_rejected, upstream_failed, no_provider_available, "
-                                    "upstream_timeout (an upstream's own code when relayed)"},
+                                    "upstream_timeout, content_policy_violation, guardrail_unavailable (an "
+                                    "upstream's own code when relayed)"},
         }, ("message", "type")),
     }, ("error",), "OpenAI's error object (OpenAI, Responses and LM Studio routes)."),
     "OllamaError": obj({"error": STRING}, ("error",), "Ollama's error object (Ollama routes)."),

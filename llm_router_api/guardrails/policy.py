@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 BLOCKED_MESSAGE = ("The request was blocked by the content guardrail ({labels}). Rephrase it and try again.")
 UNAVAILABLE_MESSAGE = "The content guardrail could not check the {what} ({reason}); it was not {done}."
+RETRY_AFTER_SECONDS = 5  # a 503 tells clients when to try again
 
 
 class Guarding:
@@ -35,13 +36,13 @@ class Guarding:
 
     def __init__(self, request: GuardrailPipeline | None, response: GuardrailPipeline | None, *,
                  fail_open: bool = False, audit_request=None, audit_response=None,
-                 metrics: Metrics | None = None, stream_window_chars: int = 400):
+                 metrics: Metrics | None = None, stream_windows=None):
         self.request = request
         self.response = response
         self.fail_open = fail_open
         self.audits = {"request": audit_request, "response": audit_response}
         self.metrics = metrics or Metrics.disabled()
-        self.stream_window_chars = stream_window_chars
+        self.stream_windows = stream_windows  # None: stream.Windows' defaults
 
     @classmethod
     def off(cls) -> "Guarding":
@@ -77,7 +78,8 @@ class Guarding:
             log.error("request_id=%s guardrail %s gave no verdict (%s); the %s is refused", request_id,
                       exc.guardrail, exc.reason, direction)
             what, done = ("request", "sent to the model") if direction == "request" else ("answer", "delivered")
-            raise GuardrailUnavailable(UNAVAILABLE_MESSAGE.format(what=what, reason=exc.reason, done=done)) from None
+            raise GuardrailUnavailable(UNAVAILABLE_MESSAGE.format(what=what, reason=exc.reason, done=done),
+                                       retry_after=RETRY_AFTER_SECONDS) from None
 
     def report(self, direction: str, flags: list[Flag], texts: Sequence[str], record: RequestRecord | None,
                model: Any) -> None:
@@ -119,9 +121,9 @@ class Guarding:
         """A stream stage judging the answer as it passes; None when answers are not judged."""
         if self.response is None:
             return None
-        from .stream import StreamGuard
+        from .stream import StreamGuard, Windows
 
-        return StreamGuard(self, record, self.stream_window_chars)
+        return StreamGuard(self, record, self.stream_windows or Windows())
 
 
 def filter_choice(choice: dict[str, Any]) -> None:

@@ -1,10 +1,10 @@
 """A stream judged as it passes: text is held until the stretch it belongs to is judged safe.
 
-Each choice's text is judged in windows that grow (an eighth of
-``LLM_ROUTER_GUARDRAIL_STREAM_WINDOW_CHARS`` first, doubling up to all of it), so the first
-words wait only for a short window while later ones cost few guard calls. Each window is judged
-with the tail of the text before it (a quarter window), so words cut across a boundary are seen
-whole. Chunks that carry no unjudged text (the role, the usage) go on at once; a finishing
+Each choice's text is judged in windows that grow (``LLM_ROUTER_GUARDRAIL_STREAM_FIRST_WINDOW_CHARS``
+first, doubling up to ``LLM_ROUTER_GUARDRAIL_STREAM_WINDOW_CHARS``), so the first words wait only
+for a short window while later ones cost few guard calls. Each window is judged with the tail of
+the text before it (a quarter of the largest window), so words cut across a boundary are seen
+whole. Text that arrived while the guard was judging joins the next window. Chunks that carry no unjudged text (the role, the usage) go on at once; a finishing
 chunk waits for the judgement of everything before it.
 
 A flagged choice gets no more text: what was held is dropped and the choice ends with
@@ -14,6 +14,7 @@ stream to stop reading the upstream (closing it frees the model server's slot).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GuardrailUnavailable
@@ -22,13 +23,25 @@ from ..streaming import StageFailed
 from .texts import choice_text
 
 
+@dataclass(frozen=True)
+class Windows:
+    """Characters of a stream judged at once: the first window, and the largest one windows grow to."""
+
+    first: int = 32
+    largest: int = 400
+
+    @property
+    def overlap(self) -> int:
+        return self.largest // 4
+
+
 class StreamGuard:
-    def __init__(self, guarding, record: RequestRecord | None, window_chars: int):
+    def __init__(self, guarding, record: RequestRecord | None, windows: Windows):
         self._guarding = guarding
         self._record = record
-        self._max_window = window_chars
-        self._first_window = max(16, window_chars // 8)
-        self._overlap = window_chars // 4
+        self._max_window = windows.largest
+        self._first_window = windows.first
+        self._overlap = windows.overlap
         self._held: list[dict] = []
         self._unjudged: dict[int, str] = {}
         self._context: dict[int, str] = {}  # the tail of the judged text, judged again with the next window

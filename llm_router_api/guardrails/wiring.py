@@ -9,6 +9,7 @@ from ..observability.metrics import Metrics
 from ..settings import Settings
 from ..upstream.client import UpstreamClient
 from .policy import Guarding
+from .stream import Windows
 from .transport import post_json_with
 
 
@@ -32,4 +33,5 @@ def build_guarding(settings: Settings, client: UpstreamClient, metrics: Metrics,
                     fail_open=settings.guardrail_fail_open,
                     audit_request=audit if settings.guardrail_with_audit_request else None,
                     audit_response=audit if settings.guardrail_with_audit_response else None,
-                    metrics=metrics, stream_window_chars=settings.guardrail_stream_window_chars)
+                    metrics=metrics, stream_windows=Windows(settings.guardrail_stream_first_window_chars,
+                                                            settings.guardrail_stream_window_chars))

@@ -58,7 +58,8 @@ def request_gw(ups, guard, module_gateway):
 @pytest.fixture(scope="module")
 def response_gw(ups, guard, module_gateway):
     return module_gateway(_models(ups), force_guardrail_response=True, sojka_guard_host=guard.url,
-                          guardrail_stream_window_chars=80, use_prometheus=True)
+                          guardrail_stream_first_window_chars=16, guardrail_stream_window_chars=80,
+                          use_prometheus=True)
 
 
 @pytest.fixture(autouse=True)
@@ -171,7 +172,7 @@ def test_a_guard_that_gives_no_verdict_refuses_the_request_with_503_by_default(u
             flaky.answer = lambda payload: {"unexpected": True}
         response = _chat(gw, SAFE_TEXT)
         elapsed = response.elapsed.total_seconds()
-    assert response.status_code == 503
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     error = response.json()["error"]
     assert error["code"] == "guardrail_unavailable" and "not sent to the model" in error["message"]
     assert "127.0.0.1" not in response.text and str(flaky.url) not in response.text

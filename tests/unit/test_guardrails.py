@@ -11,7 +11,7 @@ import pytest
 
 from llm_router_api.errors import GuardrailUnavailable
 from llm_router_api.guardrails import Guarding
-from llm_router_api.guardrails.stream import StreamGuard
+from llm_router_api.guardrails.stream import StreamGuard, Windows
 from llm_router_api.guardrails.transport import post_json_with
 from llm_router_api.settings import Settings, SettingsError
 from llm_router_api.streaming import StageFailed
@@ -133,8 +133,8 @@ def _chunk(text=None, index=0, finish=None, role=None):
     return {"id": "c1", "model": "m", "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}
 
 
-def _guarding(guard, window=80):
-    return Guarding(None, GuardrailPipeline([guard]), stream_window_chars=window)
+def _guarding(guard):
+    return Guarding(None, GuardrailPipeline([guard]))
 
 
 def _texts(chunks):
@@ -143,7 +143,7 @@ def _texts(chunks):
 
 def test_text_is_held_until_its_window_is_judged_and_the_role_goes_at_once():
     guard = KeywordGuard("zle")
-    stage = StreamGuard(_guarding(guard), None, 80)  # windows of 16, 32, 64, then 80 characters
+    stage = StreamGuard(_guarding(guard), None, Windows(16, 80))  # windows of 16, 32, 64, then 80 characters
     assert stage([_chunk(role="assistant", text="")]) == [_chunk(role="assistant", text="")]
     assert stage([_chunk("a" * 10)]) == []
     released = stage([_chunk("b" * 10)])
@@ -158,7 +158,7 @@ def test_text_is_held_until_its_window_is_judged_and_the_role_goes_at_once():
 
 def test_a_phrase_cut_by_a_window_boundary_is_judged_whole_with_the_tail_before_it():
     guard = KeywordGuard("ukraść samochód")
-    stage = StreamGuard(_guarding(guard), None, 80)
+    stage = StreamGuard(_guarding(guard), None, Windows(16, 80))
     out = stage([_chunk("x" * 9 + " ukraść ")])  # 16 characters: the first window ends here
     assert _texts(out) == "x" * 9 + " ukraść "
     out = stage([_chunk("samochód " + "y" * 30)])
@@ -169,7 +169,7 @@ def test_a_phrase_cut_by_a_window_boundary_is_judged_whole_with_the_tail_before_
 
 def test_one_flagged_choice_of_several_ends_alone_and_the_others_go_on():
     guard = KeywordGuard("zle")
-    stage = StreamGuard(_guarding(guard), None, 16)
+    stage = StreamGuard(_guarding(guard), None, Windows(16, 16))
     out = stage([_chunk("dobre " * 3, index=0), _chunk("to zle " * 3, index=1)])
     assert [c["choices"][0] for c in out if c["choices"][0]["index"] == 1] == [
         {"index": 1, "delta": {}, "finish_reason": "content_filter"}]
@@ -183,14 +183,14 @@ def test_one_flagged_choice_of_several_ends_alone_and_the_others_go_on():
 
 def test_a_guard_failure_mid_stream_fails_the_stage_closed_or_passes_open():
     guard = KeywordGuard("zle")
-    stage = StreamGuard(_guarding(guard), None, 16)
+    stage = StreamGuard(_guarding(guard), None, Windows(16, 16))
     guard.failing = True
     with pytest.raises(StageFailed) as raised:
         stage([_chunk("x" * 20)])
     assert raised.value.code == "guardrail_unavailable" and stage.cut
 
-    open_guarding = Guarding(None, GuardrailPipeline([guard]), fail_open=True, stream_window_chars=16)
-    assert _texts(StreamGuard(open_guarding, None, 16)([_chunk("x" * 20)])) == "x" * 20
+    open_guarding = Guarding(None, GuardrailPipeline([guard]), fail_open=True)
+    assert _texts(StreamGuard(open_guarding, None, Windows(16, 16))([_chunk("x" * 20)])) == "x" * 20
 
 
 def test_request_guarding_fails_closed_with_a_message_naming_no_host():
@@ -218,7 +218,8 @@ def test_guardrail_settings_are_read_and_checked_with_one_line_each():
             ({"LLM_ROUTER_GUARDRAIL_STRATEGY_PIPELINE_REQUEST": "llama_guard"}, "unknown guardrail 'llama_guard'"),
             ({"LLM_ROUTER_GUARDRAIL_SOJKA_GUARD_HOST": "g:5000"}, "must be an http\\(s\\) URL"),
             ({"LLM_ROUTER_GUARDRAIL_WITH_AUDIT_RESPONSE": "1"}, "LLM_ROUTER_AUDIT_PUBLIC_KEY must name"),
-            ({"LLM_ROUTER_GUARDRAIL_STREAM_WINDOW_CHARS": "4"}, "LLM_ROUTER_GUARDRAIL_STREAM_WINDOW_CHARS")):
+            ({"LLM_ROUTER_GUARDRAIL_STREAM_WINDOW_CHARS": "4"}, "LLM_ROUTER_GUARDRAIL_STREAM_WINDOW_CHARS"),
+            ({"LLM_ROUTER_GUARDRAIL_STREAM_FIRST_WINDOW_CHARS": "500"}, "must not be larger than")):
         with pytest.raises(SettingsError, match=message) as raised:
             Settings.from_environ(environ)
         assert "\n" not in str(raised.value)
