@@ -22,7 +22,7 @@ from llm_router_plugins.guardrails import Flag, GuardrailPipeline, GuardUnavaila
 from ..errors import ContentBlocked, GuardrailUnavailable
 from ..observability.metrics import Metrics
 from ..observability.request_record import RequestRecord
-from .texts import answer_parts, choice_text, request_texts
+from .texts import GUARDED_ENDPOINTS, answer_parts, choice_text, request_texts
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,10 @@ class Guarding:
     @classmethod
     def off(cls) -> "Guarding":
         return cls(None, None)
+
+    def judges_answers(self, endpoint: str) -> bool:
+        """Whether answers of ``endpoint`` are judged (they then take the converted path)."""
+        return self.response is not None and endpoint in GUARDED_ENDPOINTS
 
     def check_request(self, endpoint: str, payload: dict[str, Any], record: RequestRecord | None) -> None:
         """Raise :class:`ContentBlocked` if a request guard flags the request (or
@@ -106,8 +110,9 @@ class Guarding:
         """``answer`` with every flagged choice emptied and finished with ``content_filter``."""
         if self.response is None:
             return answer
-        parts = answer_parts(answer)
-        texts = [choice_text(part) for part in parts]
+        texts = [choice_text(part) for part in answer_parts(answer)]
+        if not texts:
+            return answer
         flags = self.judge("response", self.response, texts, record)
         if not flags:
             return answer

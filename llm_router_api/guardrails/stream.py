@@ -4,8 +4,9 @@ Each choice's text is judged in windows that grow (``LLM_ROUTER_GUARDRAIL_STREAM
 first, doubling up to ``LLM_ROUTER_GUARDRAIL_STREAM_WINDOW_CHARS``), so the first words wait only
 for a short window while later ones cost few guard calls. Each window is judged with the tail of
 the text before it (a quarter of the largest window), so words cut across a boundary are seen
-whole. Text that arrived while the guard was judging joins the next window. Chunks that carry no unjudged text (the role, the usage) go on at once; a finishing
-chunk waits for the judgement of everything before it.
+whole. Text that arrived while the guard was judging joins the next window. Chunks that carry no
+unjudged text (the role, the usage) go on at once; a finishing chunk waits for the judgement of
+everything before it.
 
 A flagged choice gets no more text: what was held is dropped and the choice ends with
 ``finish_reason: "content_filter"``. When no unfinished choice is left, ``cut`` tells the

@@ -68,7 +68,8 @@ class Exchange:
         call, masked = self.masking.begin(call, ctx.request, record)
         guarding = self.guarding
         guarding.check_request(call.canonical.endpoint, call.canonical.payload, record)  # what leaves, masked
-        if guarding.response is not None and call.native is not None:
+        judged = guarding.judges_answers(call.canonical.endpoint)
+        if judged and call.native is not None:
             call = Call(call.canonical)  # answers are judged as canonical chunks: no byte relay
         if client_gone(environ):
             log.info("model=%s: client left before the request was dispatched; not sent upstream", public_name)
@@ -82,7 +83,8 @@ class Exchange:
                                 headers=STREAM_HEADERS)
             encoder = codec.stream_encoder(ctx)
             # The guard judges the masked text, before unmasking puts the values back.
-            stage = chain(guarding.stream_stage(record), masked.stream_stage() if masked is not None else None)
+            stage = chain(guarding.stream_stage(record) if judged else None,
+                          masked.stream_stage() if masked is not None else None)
             body = convert(result, result.wire.stream_decoder(endpoint, public_name), encoder, record, stage)
             return Response(body, status=200, content_type=encoder.content_type, headers=STREAM_HEADERS)
         if result.native:
@@ -99,7 +101,8 @@ class Exchange:
                                  "read.") from None
         if record is not None:
             record.usage(*usage_counts(answer))
-        answer = guarding.check_answer(answer, record)
+        if judged:
+            answer = guarding.check_answer(answer, record)
         if masked is not None:
             answer = masked.answer(answer)
         return json_response(codec.encode(answer, ctx))

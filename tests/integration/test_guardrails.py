@@ -226,6 +226,10 @@ def test_a_flagged_answer_is_emptied_and_finished_with_content_filter(response_g
     fine = _chat(response_gw, "echo:Wszystko w porządku").json()["choices"][0]
     assert fine["finish_reason"] == "stop" and fine["message"]["content"] == "Wszystko w porządku"
 
+    guard.reset()
+    embedded = requests.post(response_gw.v1 + "/embeddings", timeout=10, json={"model": "m-vllm", "input": BAD})
+    assert embedded.status_code == 200 and guard.texts == []  # nothing generated, nothing judged
+
 
 def _stream_text(response) -> tuple[str, list[str], bool]:
     """(content, finish reasons, ended with [DONE]) of an OpenAI SSE stream."""
