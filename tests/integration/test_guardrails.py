@@ -364,3 +364,20 @@ def test_blocks_are_audited_with_scores_and_the_text_only_inside_the_encrypted_r
     metrics = requests.get(gw.url + "/metrics", timeout=5).text
     assert f'llm_router_guardrail_incidents_total{{direction="{direction}",guardrail="sojka_guard"}} 1.0' in metrics
     assert 'llm_router_guardrail_latency_seconds_count{guardrail="sojka_guard"} 1.0' in metrics
+
+
+def test_under_gunicorn_with_gevent_workers_requests_are_blocked_and_streams_cut(guard, ups, gateway_process):
+    gw = gateway_process(_models(ups), LLM_ROUTER_FORCE_GUARDRAIL_REQUEST="1", LLM_ROUTER_FORCE_GUARDRAIL_RESPONSE="1",
+                         LLM_ROUTER_GUARDRAIL_SOJKA_GUARD_HOST=guard.url, LLM_ROUTER_SERVER_WORKER_CLASS="gevent")
+    refused = _chat(gw, f"{WORSE} w banku")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "content_policy_violation"
+    guard.unsafe_words["tok3"] = "HATE"  # the fake model's own words: the answer is flagged, the request is not
+    try:
+        with _chat(gw, "opowiedz coś", stream=True) as response:
+            content, finishes, done = _stream_text(response)
+    finally:
+        del guard.unsafe_words["tok3"]
+    assert finishes == ["content_filter"] and done and "tok3" not in content
+    ok = _chat(gw, "echo:Dzień dobry").json()["choices"][0]
+    assert ok["message"]["content"] == "Dzień dobry" and ok["finish_reason"] == "stop"
+    assert "Traceback" not in gw.log_text() and BAD not in gw.log_text() and WORSE not in gw.log_text()
