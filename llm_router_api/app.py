@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     app.register_blueprint(create_ollama_blueprint(gateway.store, exchange, limit))
     app.register_blueprint(create_lmstudio_blueprint(gateway.store, exchange, limit))
     app.register_blueprint(create_operations_blueprint(gateway.store, gateway.balancing, settings.balance_strategy,
-                                                       settings.ep_prefix, gateway.metrics))
+                                                       settings.ep_prefix, gateway.metrics, gateway.guarding))
     app.register_blueprint(create_masking_blueprint(gateway.masking, settings.ep_prefix, limit))
     register_apidocs(app, settings.ep_prefix)
     if settings.server_type == "flask":  # the development server may skip an answer's close()

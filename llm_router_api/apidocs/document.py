@@ -362,8 +362,9 @@ def _operations(paths: _Paths, prefix: str) -> None:
     paths.add("get", "/version", "Operations", "Gateway version",
               {"200": _json_ok("Version", "The gateway's version."), **errors("openai", LISTING)})
     paths.add("get", "/health", "Operations", "Health of every model and provider",
-              {"200": _json_ok("Health", "`status` is `degraded` when a model has no usable provider or Redis "
-                                         "is unreachable."), **errors("openai", LISTING)},
+              {"200": _json_ok("Health", "`status` is `degraded` when a model has no usable provider, Redis "
+                                         "is unreachable, or a guard is resting while failing closed."),
+               **errors("openai", LISTING)},
               description="Provider state is this worker's view; `in_flight` is cluster-wide with Redis.")
     paths.add("get", "/metrics", "Operations", "Prometheus metrics",
               {"200": _ok("Prometheus text exposition.", **{PLAIN: _media({"type": "string"})}),

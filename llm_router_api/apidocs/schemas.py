@@ -358,6 +358,12 @@ OPERATIONS: dict[str, Schema] = {
         "scope": obj({"worker_pid": INTEGER}), "config_generation": INTEGER,
         "models": array(obj({"name": STRING, "aliases": STRINGS, "available": BOOLEAN,
                              "providers": array(_PROVIDER_HEALTH)}, ("name", "available", "providers"))),
+        "guardrails": obj({
+            "request": STRINGS, "response": STRINGS, "fail_open": BOOLEAN,
+            "guards": {"type": "object", "additionalProperties": obj({
+                "state": {"type": "string", "enum": ["ok", "failing", "resting"]},
+                "consecutive_failures": COUNT}, ("state",))},
+        }, ("request", "response", "fail_open", "guards"), "Only when a guardrail runs: the guards and how they do."),
     }, ("status", "version", "models"), "Each model and provider, as this worker sees them; no hosts or tokens."),
     "OpenAPIDocument": obj({"openapi": STRING, "info": ANY_OBJECT, "paths": ANY_OBJECT},
                            ("openapi", "info", "paths"), "This document."),

@@ -48,6 +48,18 @@ class Guarding:
     def off(cls) -> "Guarding":
         return cls(None, None)
 
+    def health(self) -> dict[str, Any] | None:
+        """What ``/health`` shows of the guardrails (names and states, no addresses); None when off."""
+        if self.request is None and self.response is None:
+            return None
+        guards = {}
+        for pipeline in (self.request, self.response):
+            for guard in pipeline.guards if pipeline is not None else ():
+                guards[guard.name] = guard.state()
+        return {"request": self.request.names if self.request else [],
+                "response": self.response.names if self.response else [],
+                "fail_open": self.fail_open, "guards": guards}
+
     def judges_answers(self, endpoint: str) -> bool:
         """Whether answers of ``endpoint`` are judged (they then take the converted path)."""
         return self.response is not None and endpoint in GUARDED_ENDPOINTS

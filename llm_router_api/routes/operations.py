@@ -11,6 +11,7 @@ from .. import __version__
 from ..balancing.wiring import Balancing
 from ..config.store import ConfigStore
 from ..errors import RouteNotFound
+from ..guardrails import Guarding
 from ..observability.metrics import Metrics
 
 
@@ -27,7 +28,7 @@ def _leases(balancing: Balancing) -> dict:
 
 
 def create_operations_blueprint(store: ConfigStore, balancing: Balancing, strategy: str,
-                                prefix: str, metrics: Metrics) -> Blueprint:
+                                prefix: str, metrics: Metrics, guarding: Guarding | None = None) -> Blueprint:
     states = balancing.states
     bp = Blueprint("operations", __name__)
 
@@ -58,11 +59,17 @@ def create_operations_blueprint(store: ConfigStore, balancing: Balancing, strate
         leases = _leases(balancing)
         if leases["redis"] == "unreachable":
             status = "degraded"
-        return _json({"status": status, "version": __version__, "strategy": strategy, "leases": leases,
-                      "waiting": balancing.balancer.room.count,
-                      "scope": {"worker_pid": os.getpid(),
-                                "note": "health is this worker's view; in_flight is cluster-wide with Redis"},
-                      "config_generation": store.generation, "models": models})
+        body = {"status": status, "version": __version__, "strategy": strategy, "leases": leases,
+                "waiting": balancing.balancer.room.count,
+                "scope": {"worker_pid": os.getpid(),
+                          "note": "health is this worker's view; in_flight is cluster-wide with Redis"},
+                "config_generation": store.generation, "models": models}
+        guardrails = guarding.health() if guarding is not None else None
+        if guardrails is not None:
+            body["guardrails"] = guardrails
+            if not guardrails["fail_open"] and any(g["state"] == "resting" for g in guardrails["guards"].values()):
+                body["status"] = "degraded"  # requests are refused until the guard answers again
+        return _json(body)
 
     def scrape():
         if not metrics.enabled:

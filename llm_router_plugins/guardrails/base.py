@@ -46,3 +46,7 @@ class Guardrail(Protocol):
     def check(self, texts: Sequence[str]) -> list[Verdict]:
         """One verdict per text, in order; raises :class:`GuardUnavailable`."""
         ...
+
+    def state(self) -> dict:
+        """How the guard is doing, for ``/health`` (``{"state": "ok" | "failing" | "resting", ...}``)."""
+        ...

@@ -49,6 +49,12 @@ class ServiceGuard:
         self._failures, self._resting_until = 0, 0.0
         return verdicts
 
+    def state(self) -> dict[str, Any]:
+        """For ``/health``: ok, failing (its last call failed) or resting; never its address."""
+        resting = bool(self._resting_until) and self._clock() < self._resting_until
+        state = "resting" if resting else "failing" if self._failures else "ok"
+        return {"state": state, "consecutive_failures": self._failures}
+
     def _check(self, texts: Sequence[str]) -> list[Verdict]:
         verdicts: list[Verdict] = []
         for batch in _batches(texts, MAX_CALL_CHARS if self._indexed else 0):

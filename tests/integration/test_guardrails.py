@@ -261,7 +261,8 @@ def test_a_stream_is_cut_at_the_first_flagged_window_and_nothing_after_it_is_sen
         content, finishes, done = _stream_text(response)
     up.token_delay = 0.0
     assert finishes == ["content_filter"] and done
-    assert BAD not in content and NEUTRAL.startswith(content.strip()) and len(content) < len(NEUTRAL) + 1
+    assert BAD not in content
+    assert NEUTRAL.startswith(content.strip()) and len(content.strip()) <= len(NEUTRAL)  # nothing after the flag
     until(lambda: up.disconnects == before + 1, what="the upstream stream closed by the gateway")
     assert any(BAD in judged for judged in guard.texts)
 
@@ -381,3 +382,23 @@ def test_under_gunicorn_with_gevent_workers_requests_are_blocked_and_streams_cut
     ok = _chat(gw, "echo:Dzień dobry").json()["choices"][0]
     assert ok["message"]["content"] == "Dzień dobry" and ok["finish_reason"] == "stop"
     assert "Traceback" not in gw.log_text() and BAD not in gw.log_text() and WORSE not in gw.log_text()
+
+
+def test_a_guard_failing_three_times_rests_answers_at_once_and_shows_in_health(ups, gateway, request_gw):
+    healthy = requests.get(request_gw.url + "/health", timeout=5).json()
+    assert healthy["guardrails"] == {"request": ["sojka_guard"], "response": [], "fail_open": False,
+                                     "guards": {"sojka_guard": {"state": "ok", "consecutive_failures": 0}}}
+    with FakeGuard() as hanging:
+        hanging.delay = 2.0
+        gw = gateway(_models(ups), force_guardrail_request=True, sojka_guard_host=hanging.url,
+                     guardrail_timeout_seconds=0.2, services_monitor_interval_seconds=60)
+        for _ in range(3):
+            assert _chat(gw, SAFE_TEXT).status_code == 503
+        calls = len(hanging.payloads)
+        refused = _chat(gw, SAFE_TEXT)
+        assert refused.status_code == 503 and refused.elapsed.total_seconds() < 0.2  # not waiting for the guard
+        assert "resting" in refused.json()["error"]["message"] and len(hanging.payloads) == calls
+        health = requests.get(gw.url + "/health", timeout=5)
+    assert health.json()["status"] == "degraded"
+    assert health.json()["guardrails"]["guards"]["sojka_guard"] == {"state": "resting", "consecutive_failures": 3}
+    assert "127.0.0.1" not in json.dumps(health.json()["guardrails"])
