@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 from .base import GuardUnavailable, PostJson, Verdict
 
 MAX_CALL_CHARS = 200_000  # characters of text per call (the service takes 1 MiB bodies by default)
+MAX_CALL_TEXTS = 256  # texts per call (the service takes 512 by default)
 FAILURES_TO_REST = 3
 
 
@@ -57,7 +58,7 @@ class ServiceGuard:
 
     def _check(self, texts: Sequence[str]) -> list[Verdict]:
         verdicts: list[Verdict] = []
-        for batch in _batches(texts, MAX_CALL_CHARS if self._indexed else 0):
+        for batch in _batches(texts, MAX_CALL_CHARS if self._indexed else 0, MAX_CALL_TEXTS):
             try:
                 verdicts.extend(self._call(batch))
             except _Unindexed:
@@ -113,13 +114,14 @@ def _verdict(chunks: list[dict]) -> Verdict:
     return Verdict(safe=not unsafe, label=str(worst["label"]), score=float(worst["score"]), scores=scores)
 
 
-def _batches(texts: Sequence[str], max_chars: int) -> list[list[str]]:
-    """``texts`` in consecutive groups of at most ``max_chars`` characters (0: one text per group)."""
+def _batches(texts: Sequence[str], max_chars: int, max_texts: int) -> list[list[str]]:
+    """``texts`` in consecutive groups of at most ``max_chars`` characters and ``max_texts`` texts
+    (``max_chars`` 0: one text per group)."""
     batches: list[list[str]] = []
     current: list[str] = []
     size = 0
     for text in texts:
-        if current and (max_chars == 0 or size + len(text) > max_chars):
+        if current and (max_chars == 0 or size + len(text) > max_chars or len(current) >= max_texts):
             batches.append(current)
             current, size = [], 0
         current.append(text)

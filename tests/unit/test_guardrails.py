@@ -76,10 +76,11 @@ def test_many_texts_go_in_calls_of_bounded_size(monkeypatch):
     from llm_router_plugins.guardrails import service_guard
 
     monkeypatch.setattr(service_guard, "MAX_CALL_CHARS", 10)
+    monkeypatch.setattr(service_guard, "MAX_CALL_TEXTS", 3)
     with FakeGuard({"zle": "HATE"}) as guard:
         pipeline = build_pipeline(["sojka_guard"], {"sojka_guard": guard.url}, _transport(), timeout=2)
-        flags = pipeline.check(["aaaa", "bbbb", "cccc", "zle!"])
-    assert guard.payloads == [["aaaa", "bbbb"], ["cccc", "zle!"]]
+        flags = pipeline.check(["aaaa", "bbbb", "cccc", "zle!", "a", "b", "c", "d"])
+    assert guard.payloads == [["aaaa", "bbbb"], ["cccc", "zle!", "a"], ["b", "c", "d"]]
     assert [(flag.text_index, flag.verdict.label) for flag in flags] == [(3, "HATE")]
 
 
