@@ -25,7 +25,9 @@ from .masking import Masking
 from .observability.hooks import install_request_records
 from .observability.metrics import Metrics
 from .routes.anthropic import create_anthropic_blueprint
+from .builtin.prompts import PromptLibrary
 from .routes.apidocs import register_apidocs
+from .routes.builtin_tasks import create_builtin_tasks_blueprint
 from .routes.errors import register_error_handlers
 from .routes.exchange import Exchange
 from .routes.lmstudio import create_lmstudio_blueprint
@@ -119,6 +121,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     app.register_blueprint(create_operations_blueprint(gateway.store, gateway.balancing, settings.balance_strategy,
                                                        settings.ep_prefix, gateway.metrics, gateway.guarding))
     app.register_blueprint(create_masking_blueprint(gateway.masking, settings.ep_prefix, limit))
+    app.register_blueprint(create_builtin_tasks_blueprint(
+        exchange, PromptLibrary(settings.prompts_dir, settings.default_ep_language), settings.ep_prefix, limit))
     register_apidocs(app, settings.ep_prefix)
     if settings.server_type == "flask":  # the development server may skip an answer's close()
         app.wsgi_app = CloseWhenExhausted(app.wsgi_app)

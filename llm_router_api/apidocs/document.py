@@ -355,6 +355,43 @@ def _masking(paths: _Paths, prefix: str) -> None:
                           "nothing is sent to a model. Originals are never in the answer.")
 
 
+TASK_ROUTES = {  # route -> (request schema, summary)
+    "conversation_with_model": ("ConversationRequest", "Chat with a model (the library's system prompt)"),
+    "extended_conversation_with_model": ("ExtendedConversationRequest", "Chat with your own system prompt"),
+    "generative_answer": ("GenerativeAnswerRequest", "Answer a question from context passages"),
+    "generate_questions": ("GenerateQuestionsRequest", "Questions about each text"),
+    "translate": ("TextsRequest", "Translate each text into Polish"),
+    "simplify_text": ("TextsRequest", "Rewrite each text in plain language"),
+    "generate_article_from_text": ("ArticleRequest", "A short article from a text"),
+    "create_full_article_from_texts": ("FullArticleRequest", "One article from several texts"),
+}
+_MODEL = "speakleash/Bielik-11B-v2.3-Instruct"
+TASK_EXAMPLES = {
+    "ConversationRequest": {"model_name": _MODEL, "user_last_statement": "A jutro?", "language": "pl",
+                            "historical_messages": [{"user": "Jaka dziś pogoda?", "assistant": "Słonecznie."}]},
+    "ExtendedConversationRequest": {"model_name": _MODEL, "system_prompt": "Odpowiadaj krótko.",
+                                    "user_last_statement": "Co to jest PESEL?"},
+    "GenerativeAnswerRequest": {"model_name": _MODEL, "question_str": "Kiedy otwarto biuro?",
+                                "texts": {"kronika.txt": ["Biuro otwarto w 2019 roku."]}, "doc_name_in_answer": True},
+    "GenerateQuestionsRequest": {"model_name": _MODEL, "texts": ["Wisła jest najdłuższą rzeką Polski."],
+                                 "number_of_questions": 2},
+    "TextsRequest": {"model_name": _MODEL, "texts": ["The meeting is moved to Friday."], "language": "en"},
+    "ArticleRequest": {"model_name": _MODEL, "text": "Rada miasta przyjęła budżet na 2027 rok."},
+    "FullArticleRequest": {"model_name": _MODEL, "user_query": "Podsumuj tydzień w mieście",
+                           "texts": ["Otwarto nowy most.", "Ruszył remont dworca."], "article_type": "news"},
+}
+for _schema, _example in TASK_EXAMPLES.items():
+    REQUEST_BODIES[_schema] = {"required": True, "content": {JSON: {"schema": ref(_schema), "example": _example}}}
+
+
+def _tasks(paths: _Paths, prefix: str) -> None:
+    for route, (schema, summary) in TASK_ROUTES.items():
+        paths.add("post", f"{prefix}/{route}", "Tasks", summary,
+                  {"200": _json_ok("TaskAnswer", "The task's result."), **errors("openai", PROXIED)}, body=schema,
+                  description="llm-router's built-in task: prompts from `LLM_ROUTER_PROMPTS_DIR` in the request's "
+                              "`language`, sent to `model_name` as a chat (keys, masking and guardrails apply).")
+
+
 def _operations(paths: _Paths, prefix: str) -> None:
     for path in dict.fromkeys(("/ping", f"{prefix}/ping")):
         paths.add("get", path, "Operations", "Liveness", {"200": _json_ok("Pong", "The gateway is up."),
@@ -418,6 +455,7 @@ def build_document(prefix: str = "/api") -> dict[str, Any]:
     _ollama(paths, prefix)
     _lmstudio(paths)
     _masking(paths, prefix)
+    _tasks(paths, prefix)
     _operations(paths, prefix)
     return {
         "openapi": OPENAPI_VERSION,
@@ -429,6 +467,7 @@ def build_document(prefix: str = "/api") -> dict[str, Any]:
             ("Ollama", "Ollama's API (Open WebUI, the ollama client)"),
             ("LM Studio", "LM Studio's REST API (`/api/v0`)"),
             ("Masking", "Personal data masking (llm-router's built-in route)"),
+            ("Tasks", "llm-router's built-in tasks: translate, simplify, questions, articles, answers, conversation"),
             ("Operations", "Liveness, version, health, metrics"),
             ("Docs", "This document and its Swagger UI"),
             ("Aliases", "The same operations at the addresses llm-router and LiteLLM users call: "

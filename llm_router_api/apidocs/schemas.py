@@ -378,5 +378,36 @@ MASKING: dict[str, Schema] = {
     }, ("text", "entities")),
 }
 
+_GENERATION = {
+    "model_name": {**STRING, "description": "a model of the models-config (or an alias)"},
+    "language": {**STRING, "description": "the prompt library's language (pl, en); default LLM_ROUTER_DEFAULT_EP_LANGUAGE"},
+    "temperature": NUMBER, "max_new_tokens": INTEGER, "top_p": NUMBER, "top_k": INTEGER, "typical_p": NUMBER,
+    "repetition_penalty": NUMBER, "anonymize": {"type": "boolean", "description": "mask personal data (see Masking)"},
+}
+_TURNS = array({"type": "object", "description": '{"user": ..., "assistant": ...} or {"role", "content"}'})
+_TEXTS = array(STRING, minItems=1)
+TASKS: dict[str, Schema] = {
+    "ConversationRequest": obj({**_GENERATION, "user_last_statement": STRING, "historical_messages": _TURNS},
+                               ("model_name", "user_last_statement")),
+    "ExtendedConversationRequest": obj({**_GENERATION, "user_last_statement": STRING, "historical_messages": _TURNS,
+                                        "system_prompt": STRING}, ("model_name", "user_last_statement",
+                                                                    "system_prompt")),
+    "GenerativeAnswerRequest": obj({**_GENERATION, "question_str": STRING,
+                                    "texts": {"oneOf": [_TEXTS, {"type": "object", "additionalProperties":
+                                                                 array(STRING)}]},
+                                    "doc_name_in_answer": {"type": "boolean"}, "question_prompt": STRING,
+                                    "system_prompt": STRING}, ("model_name", "question_str", "texts")),
+    "GenerateQuestionsRequest": obj({**_GENERATION, "texts": _TEXTS, "number_of_questions": INTEGER},
+                                    ("model_name", "texts")),
+    "TextsRequest": obj({**_GENERATION, "texts": _TEXTS}, ("model_name", "texts")),
+    "ArticleRequest": obj({**_GENERATION, "text": STRING}, ("model_name", "text")),
+    "FullArticleRequest": obj({**_GENERATION, "user_query": STRING, "texts": _TEXTS, "article_type": STRING},
+                              ("model_name", "user_query", "texts")),
+    "TaskAnswer": obj({"status": {"type": "boolean"}, "body": obj({
+        "response": {"description": "the task's result: a text, or a list per input text"},
+        "generation_time": {**NUMBER, "description": "seconds"}}, ("response", "generation_time"))},
+        ("status", "body"), "llm-router's answer of a built-in task."),
+}
+
 SCHEMAS: dict[str, Schema] = {**ERRORS, **OPENAI, **RESPONSES, **ANTHROPIC, **OLLAMA, **LMSTUDIO, **OPERATIONS,
-                              **MASKING}
+                              **MASKING, **TASKS}

@@ -21,7 +21,8 @@ _BY_ENDPOINT = {
     "responses.create": {"chat"},
     "lmstudio.chat_completions": {"chat"}, "lmstudio.completions": {"chat"}, "lmstudio.embeddings": {"embedding"},
 }
-_BY_BLUEPRINT = {"anthropic": {"anthropic"}, "builtin_masking": {"builtin"}, "operations": _ADMIN,
+_BY_BLUEPRINT = {"anthropic": {"anthropic"}, "builtin_masking": {"builtin"}, "builtin_tasks": {"builtin"},
+                 "operations": _ADMIN,
                  "flasgger": _ADMIN}
 _OLLAMA_EMBEDDINGS = ("ollama.embed", "ollama.embeddings")
 

@@ -16,7 +16,7 @@ from flask import Response, request
 from ..auth.gate import check_model, with_usage_reported
 from ..config.models import ModelConfig
 from ..config.store import ConfigStore
-from ..dialects.base import EncodeContext, usage_counts
+from ..dialects.base import CanonicalRequest, EncodeContext, usage_counts
 from ..dispatch import Call, Dispatcher, UpstreamStream
 from ..errors import ModelNotFound, UpstreamFailed, UpstreamRejected
 from ..guardrails import Guarding
@@ -91,6 +91,24 @@ class Exchange:
             if record is not None:
                 record.usage_from_bytes(result.body[-USAGE_BYTES:])
             return Response(result.body, status=result.status, content_type=result.content_type)
+        answer = self._answer(result, endpoint, public_name, record, masked, judged)
+        return json_response(codec.encode(answer, ctx))
+
+    def complete(self, payload: dict, record=None, client_body: dict | None = None) -> dict:
+        """A non-streamed chat of the gateway's own (built-in task routes) along the same path as a
+        client's: the key's model check, masking, guardrails, balancing and failover. The canonical
+        answer, unmasked."""
+        public_name = payload["model"]
+        model = self.model(public_name)
+        check_model(public_name)
+        call, masked = self.masking.begin(Call(CanonicalRequest("chat", payload, False)), client_body or payload,
+                                          record)
+        self.guarding.check_request("chat", call.canonical.payload, record)
+        result = self.dispatcher.send(model, public_name, call, abandoned=lambda: False, record=record)
+        return self._answer(result, "chat", public_name, record, masked, self.guarding.judges_answers("chat"))
+
+    def _answer(self, result, endpoint: str, public_name: str, record, masked, judged: bool) -> dict:
+        """A converted (not relayed) complete answer: decoded, judged, unmasked."""
         if result.status >= 400:
             raise UpstreamRejected(result.status, result.wire.error_message(result.body))
         try:
@@ -102,7 +120,7 @@ class Exchange:
         if record is not None:
             record.usage(*usage_counts(answer))
         if judged:
-            answer = guarding.check_answer(answer, record)
+            answer = self.guarding.check_answer(answer, record)
         if masked is not None:
             answer = masked.answer(answer)
-        return json_response(codec.encode(answer, ctx))
+        return answer
