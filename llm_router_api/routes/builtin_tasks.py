@@ -35,8 +35,6 @@ def create_builtin_tasks_blueprint(exchange: Exchange, prompts: PromptLibrary, p
             language = prompts.language(body.get("language"))
             chats = task.build(body, prompts, language)
             record = current_record()
-            if record is not None:
-                record.model = options["model"]
 
             def ask(messages: list[dict]) -> str:
                 payload = {**options, "messages": messages, "stream": False}

@@ -100,6 +100,8 @@ class Exchange:
         answer, unmasked."""
         public_name = payload["model"]
         model = self.model(public_name)
+        if record is not None:
+            record.model = public_name  # only once resolved: an unknown name never becomes a metric label
         check_model(public_name)
         call, masked = self.masking.begin(Call(CanonicalRequest("chat", payload, False)), client_body or payload,
                                           record)
