@@ -37,6 +37,7 @@ from .routes.openai import create_openai_blueprint
 from .routes.operations import create_operations_blueprint
 from .routes.responses import create_responses_blueprint
 from .settings import Settings
+from .tasks.runner import TaskRunner
 from .upstream.client import UpstreamClient
 from .wsgi_close import CloseWhenExhausted
 
@@ -53,6 +54,7 @@ class Gateway:
     metrics: Metrics
     masking: Masking
     guarding: Guarding
+    tasks: TaskRunner
     audit: object = None  # the AuditLog, when a feature writes it
     gate: object = None  # the AuthGate, when LLM_ROUTER_AUTH_ENABLED is on
 
@@ -78,7 +80,8 @@ class Gateway:
             from .auth.wiring import build_gate
 
             gate = build_gate(settings, metrics, audit)
-        return cls(settings, store, balancing, client, dispatcher, metrics, masking, guarding, audit, gate)
+        tasks = TaskRunner(settings.results_db, settings.task_threads)  # opens its database on first use
+        return cls(settings, store, balancing, client, dispatcher, metrics, masking, guarding, tasks, audit, gate)
 
 
 def open_audit_log(settings: Settings):
@@ -122,7 +125,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
                                                        settings.ep_prefix, gateway.metrics, gateway.guarding))
     app.register_blueprint(create_masking_blueprint(gateway.masking, settings.ep_prefix, limit))
     app.register_blueprint(create_builtin_tasks_blueprint(
-        exchange, PromptLibrary(settings.prompts_dir, settings.default_ep_language), settings.ep_prefix, limit))
+        exchange, PromptLibrary(settings.prompts_dir, settings.default_ep_language), gateway.tasks, settings.ep_prefix,
+        limit))
     register_apidocs(app, settings.ep_prefix)
     if settings.server_type == "flask":  # the development server may skip an answer's close()
         app.wsgi_app = CloseWhenExhausted(app.wsgi_app)

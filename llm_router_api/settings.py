@@ -112,6 +112,9 @@ class Settings:
     guardrail_cache_seconds: float = 3600.0
     guardrail_stream_first_window_chars: int = 32  # the first stretch of a stream judged (its first words wait for it)
     guardrail_stream_window_chars: int = 400  # largest stretch of a stream judged at once
+    # built-in tasks run with "async": true, and their results (llm_router_api/tasks)
+    results_db: str = "results.sqlite"
+    task_threads: int = 4  # background tasks run at once per worker
     trusted_proxies: tuple[str, ...] = ()  # X-Forwarded-For is believed only from these addresses/networks
     max_json_depth: int = 64
 
@@ -242,6 +245,8 @@ class Settings:
                                                             d.guardrail_stream_first_window_chars, minimum=1),
             guardrail_stream_window_chars=env.integer("LLM_ROUTER_GUARDRAIL_STREAM_WINDOW_CHARS",
                                                       d.guardrail_stream_window_chars, minimum=16),
+            results_db=env.text("LLM_ROUTER_RESULTS_DB", d.results_db),
+            task_threads=env.integer("LLM_ROUTER_TASK_THREADS", d.task_threads, minimum=1),
             trusted_proxies=env.parse("LLM_ROUTER_TRUSTED_PROXIES", d.trusted_proxies, _networks),
             max_json_depth=env.integer("LLM_ROUTER_MAX_JSON_DEPTH", d.max_json_depth, minimum=2, maximum=10_000),
         )._checked()

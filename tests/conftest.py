@@ -153,7 +153,8 @@ class _InProcessGateways:
         config_path = write_config(directory / f"models-{len(self.servers)}.json", models)
         # One process serves (so max_concurrency is not split between workers), and no active
         # health checks unless a test asks: their GETs would show up in the upstreams' records.
-        defaults = {"server_type": "flask", "provider_monitor_interval_seconds": 0, "log_level": "WARNING"}
+        defaults = {"server_type": "flask", "provider_monitor_interval_seconds": 0, "log_level": "WARNING",
+                    "results_db": str(directory / f"results-{len(self.servers)}.sqlite")}
         settings = Settings(models_config=str(config_path), **{**defaults, **settings_overrides})
         app = create_app(settings, clock=clock) if clock else create_app(settings)
         server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -224,6 +225,7 @@ def gateway_env(config_path: Path, port: int, **variables: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_ROUTER_")}
     env.update({
         "LLM_ROUTER_MODELS_CONFIG": str(config_path),
+        "LLM_ROUTER_RESULTS_DB": str(config_path.parent / "results.sqlite"),
         "LLM_ROUTER_SERVER_HOST": "127.0.0.1",
         "LLM_ROUTER_SERVER_PORT": str(port),
         "LLM_ROUTER_LOG_LEVEL": "INFO",

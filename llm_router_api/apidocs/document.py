@@ -387,9 +387,16 @@ for _schema, _example in TASK_EXAMPLES.items():
 def _tasks(paths: _Paths, prefix: str) -> None:
     for route, (schema, summary) in TASK_ROUTES.items():
         paths.add("post", f"{prefix}/{route}", "Tasks", summary,
-                  {"200": _json_ok("TaskAnswer", "The task's result."), **errors("openai", PROXIED)}, body=schema,
+                  {"200": _json_ok("TaskAnswer", "The task's result."),
+                   "202": _json_ok("TaskSubmitted", 'With `"async": true`: the task runs in the background.'),
+                   **errors("openai", PROXIED)}, body=schema,
                   description="llm-router's built-in task: prompts from `LLM_ROUTER_PROMPTS_DIR` in the request's "
                               "`language`, sent to `model_name` as a chat (keys, masking and guardrails apply).")
+    paths.add("get", f"{prefix}/tasks/<task_id>", "Tasks", "A background task's state and result",
+              {"200": _json_ok("TaskState", "The task, from the results database (`LLM_ROUTER_RESULTS_DB`)."),
+               **errors("openai", LOOKUP)},
+              parameters=[{"name": "task_id", "in": "path", "required": True, "description": "the id a 202 gave",
+                           "schema": {"type": "string"}, "example": "5f0c8a9e2b7d4c1e9a3b6d8f0e1c2a4b"}])
 
 
 def _operations(paths: _Paths, prefix: str) -> None:

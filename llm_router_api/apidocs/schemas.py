@@ -383,6 +383,7 @@ _GENERATION = {
     "language": {**STRING, "description": "the prompt library's language (pl, en); default LLM_ROUTER_DEFAULT_EP_LANGUAGE"},
     "temperature": NUMBER, "max_new_tokens": INTEGER, "top_p": NUMBER, "top_k": INTEGER, "typical_p": NUMBER,
     "repetition_penalty": NUMBER, "anonymize": {"type": "boolean", "description": "mask personal data (see Masking)"},
+    "async": {"type": "boolean", "description": "run in the background: 202 with a task id (GET {PREFIX}/tasks/{id})"},
 }
 _TURNS = array({"type": "object", "description": '{"user": ..., "assistant": ...} or {"role", "content"}'})
 _TEXTS = array(STRING, minItems=1)
@@ -407,6 +408,18 @@ TASKS: dict[str, Schema] = {
         "response": {"description": "the task's result: a text, or a list per input text"},
         "generation_time": {**NUMBER, "description": "seconds"}}, ("response", "generation_time"))},
         ("status", "body"), "llm-router's answer of a built-in task."),
+    "TaskSubmitted": obj({"status": {"type": "boolean"}, "body": obj({
+        "task_id": STRING, "state": const("queued")}, ("task_id", "state"))}, ("status", "body"),
+        "A task accepted to run in the background."),
+    "TaskState": obj({"status": {"type": "boolean"}, "body": obj({
+        "task_id": STRING, "route": STRING,
+        "state": {"type": "string", "enum": ["queued", "running", "done", "failed", "lost"]},
+        "created": NUMBER, "finished": nullable(NUMBER),
+        "response": {"description": "when done: the task's result"}, "generation_time": NUMBER,
+        "error": {"type": "object", "description": "when failed or lost: an OpenAI error object"},
+        "status": {**INTEGER, "description": "when failed: the HTTP status the task would have answered"},
+    }, ("task_id", "route", "state", "created"))}, ("status", "body"),
+        "A task's state from the results database; its result once done."),
 }
 
 SCHEMAS: dict[str, Schema] = {**ERRORS, **OPENAI, **RESPONSES, **ANTHROPIC, **OLLAMA, **LMSTUDIO, **OPERATIONS,

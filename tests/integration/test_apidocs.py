@@ -176,7 +176,9 @@ def example_cases(document: dict, operation):
     example = documented_example(document, operation)
     has_model = "{model_id}" in operation.path
     if example is None and not has_model:
-        yield operation.Case()
+        parameters = document["paths"][operation.path][operation.method.lower()].get("parameters") or []
+        path_examples = {p["name"]: p["example"] for p in parameters if p.get("in") == "path" and "example" in p}
+        yield operation.Case(path_parameters=path_examples or None)
         return
     for model in MODELS:
         if example is None:
