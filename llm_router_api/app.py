@@ -28,6 +28,8 @@ from .routes.anthropic import create_anthropic_blueprint
 from .builtin.prompts import PromptLibrary
 from .routes.apidocs import register_apidocs
 from .routes.builtin_tasks import create_builtin_tasks_blueprint
+from .routes.services import create_services_blueprint
+from .services.registry import ServiceRegistry
 from .routes.errors import register_error_handlers
 from .routes.exchange import Exchange
 from .routes.lmstudio import create_lmstudio_blueprint
@@ -127,6 +129,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     app.register_blueprint(create_builtin_tasks_blueprint(
         exchange, PromptLibrary(settings.prompts_dir, settings.default_ep_language), gateway.tasks, settings.ep_prefix,
         limit))
+    services = ServiceRegistry(settings.services_dir, reload_interval=settings.models_config_reload_seconds)
+    app.register_blueprint(create_services_blueprint(exchange, services, gateway.tasks, settings.ep_prefix, limit))
     register_apidocs(app, settings.ep_prefix)
     if settings.server_type == "flask":  # the development server may skip an answer's close()
         app.wsgi_app = CloseWhenExhausted(app.wsgi_app)

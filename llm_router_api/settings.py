@@ -113,6 +113,7 @@ class Settings:
     guardrail_stream_first_window_chars: int = 32  # the first stretch of a stream judged (its first words wait for it)
     guardrail_stream_window_chars: int = 400  # largest stretch of a stream judged at once
     # built-in tasks run with "async": true, and their results (llm_router_api/tasks)
+    services_dir: str = "resources/services"  # service manifests (<name>.json + <name>.txt), re-read on change
     results_db: str = "results.sqlite"
     task_threads: int = 4  # background tasks run at once per worker
     trusted_proxies: tuple[str, ...] = ()  # X-Forwarded-For is believed only from these addresses/networks
@@ -245,6 +246,7 @@ class Settings:
                                                             d.guardrail_stream_first_window_chars, minimum=1),
             guardrail_stream_window_chars=env.integer("LLM_ROUTER_GUARDRAIL_STREAM_WINDOW_CHARS",
                                                       d.guardrail_stream_window_chars, minimum=16),
+            services_dir=env.text("LLM_ROUTER_SERVICES_DIR", d.services_dir),
             results_db=env.text("LLM_ROUTER_RESULTS_DB", d.results_db),
             task_threads=env.integer("LLM_ROUTER_TASK_THREADS", d.task_threads, minimum=1),
             trusted_proxies=env.parse("LLM_ROUTER_TRUSTED_PROXIES", d.trusted_proxies, _networks),

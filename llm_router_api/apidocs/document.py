@@ -399,6 +399,27 @@ def _tasks(paths: _Paths, prefix: str) -> None:
                            "schema": {"type": "string"}, "example": "5f0c8a9e2b7d4c1e9a3b6d8f0e1c2a4b"}])
 
 
+REQUEST_BODIES["ServiceRequest"] = {"required": True, "content": {JSON: {"schema": ref("ServiceRequest"), "example": {
+    "transcript": [{"speaker": "Anna", "text": "Zaczynamy od budżetu."}, {"speaker": "Piotr", "text": "Zgoda."}]}}}}
+
+
+def _services(paths: _Paths, prefix: str) -> None:
+    for path in dict.fromkeys(("/services", f"{prefix}/services")):
+        paths.add("get", path, "Tasks", "Task services (manifests)",
+                  {"200": _json_ok("ServiceList", "Every service and every manifest left out."),
+                   **errors("openai", LISTING)}, alias_of="/services")
+    paths.add("post", f"{prefix}/services/<name>", "Tasks", "Run a task service",
+              {"200": _json_ok("TaskAnswer", "The service's result (summaries: also `summaries`, `calls`, "
+                                             "`degraded`, `token_counter`)."),
+               "202": _json_ok("TaskSubmitted", 'With `"async": true`: the task runs in the background.'),
+               **errors("openai", PROXIED)}, body="ServiceRequest",
+              parameters=[{"name": "name", "in": "path", "required": True, "description": "the manifest's name",
+                           "schema": {"type": "string"}, "example": "cra"}],
+              description="A service of `LLM_ROUTER_SERVICES_DIR` (`<name>.json` + `<name>.txt`, re-read on "
+                          "change). A `summary` service summarises its transcript progressively within the "
+                          "flavor's context; a `completion` service fills its template and asks once.")
+
+
 def _operations(paths: _Paths, prefix: str) -> None:
     for path in dict.fromkeys(("/ping", f"{prefix}/ping")):
         paths.add("get", path, "Operations", "Liveness", {"200": _json_ok("Pong", "The gateway is up."),
@@ -463,6 +484,7 @@ def build_document(prefix: str = "/api") -> dict[str, Any]:
     _lmstudio(paths)
     _masking(paths, prefix)
     _tasks(paths, prefix)
+    _services(paths, prefix)
     _operations(paths, prefix)
     return {
         "openapi": OPENAPI_VERSION,

@@ -420,6 +420,18 @@ TASKS: dict[str, Schema] = {
         "status": {**INTEGER, "description": "when failed: the HTTP status the task would have answered"},
     }, ("task_id", "route", "state", "created"))}, ("status", "body"),
         "A task's state from the results database; its result once done."),
+    "ServiceList": obj({
+        "services": array(obj({"name": STRING, "type": {"type": "string", "enum": ["summary", "completion"]},
+                               "fields": STRINGS, "description": {"type": "object"},
+                               "flavors": array(obj({"name": STRING, "model": STRING}))}, ("name", "type"))),
+        "problems": {**STRINGS, "description": "manifests left out, each with its file and field"},
+    }, ("services", "problems"), "The services of LLM_ROUTER_SERVICES_DIR, as now on disk."),
+    "ServiceRequest": obj({
+        "flavor": {**STRING, "description": "a flavor of the manifest; default its first"},
+        "async": {"type": "boolean", "description": "run in the background: 202 with a task id"},
+        "anonymize": {"type": "boolean"},
+    }, (), "The manifest's fields (a summary service's first field is the transcript: a list of turns) and the "
+           "options above."),
 }
 
 SCHEMAS: dict[str, Schema] = {**ERRORS, **OPENAI, **RESPONSES, **ANTHROPIC, **OLLAMA, **LMSTUDIO, **OPERATIONS,

@@ -22,6 +22,7 @@ _BY_ENDPOINT = {
     "lmstudio.chat_completions": {"chat"}, "lmstudio.completions": {"chat"}, "lmstudio.embeddings": {"embedding"},
 }
 _BY_BLUEPRINT = {"anthropic": {"anthropic"}, "builtin_masking": {"builtin"}, "builtin_tasks": {"builtin"},
+                 "services": {"builtin"},
                  "operations": _ADMIN,
                  "flasgger": _ADMIN}
 _OLLAMA_EMBEDDINGS = ("ollama.embed", "ollama.embeddings")

@@ -21,11 +21,12 @@ from flask import Blueprint, copy_current_request_context
 
 from ..builtin.prompts import PromptLibrary
 from ..builtin.tasks import TASKS, Task, generation_options
-from ..errors import GatewayError, InvalidRequest
+from ..errors import GatewayError
 from ..observability.hooks import current_record
 from ..tasks.runner import TaskRunner
 from .exchange import Exchange
 from .json_body import json_response, read_json_object
+from .task_answers import answer_task, wants_async
 
 MAX_CONCURRENT_CALLS = 8  # per request: a long list of texts must not take every slot of a model at once
 
@@ -47,9 +48,7 @@ def create_builtin_tasks_blueprint(exchange: Exchange, prompts: PromptLibrary, r
             options = generation_options(body)
             language = prompts.language(body.get("language"))
             chats = task.build(body, prompts, language)  # every check before anything runs
-            asynchronous = body.get("async", False)
-            if not isinstance(asynchronous, bool):
-                raise InvalidRequest("'async' must be a boolean.", param="async", code="invalid_type")
+            asynchronous = wants_async(body)
             record = None if asynchronous else current_record()
 
             def ask(messages: list[dict]) -> str:
@@ -68,10 +67,7 @@ def create_builtin_tasks_blueprint(exchange: Exchange, prompts: PromptLibrary, r
                         answers = list(pool.map(lambda call: call[0](call[1]), calls))  # a failure is raised as is
                 return {"response": task.respond(body, answers), "generation_time": round(time.monotonic() - started, 3)}
 
-            if asynchronous:
-                task_id = runner.submit(task.name, copy_current_request_context(run))
-                return json_response({"status": True, "body": {"task_id": task_id, "state": "queued"}}, 202)
-            return json_response({"status": True, "body": run()})
+            return answer_task(runner, task.name, asynchronous, run)
 
         view.__name__ = task.name
         return view

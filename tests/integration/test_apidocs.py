@@ -175,10 +175,10 @@ def example_cases(document: dict, operation):
     and not where the operation streams: every dialect x protocol pair, answers and streams."""
     example = documented_example(document, operation)
     has_model = "{model_id}" in operation.path
+    parameters = document["paths"][operation.path][operation.method.lower()].get("parameters") or []
+    path_examples = {p["name"]: p["example"] for p in parameters if p.get("in") == "path" and "example" in p} or None
     if example is None and not has_model:
-        parameters = document["paths"][operation.path][operation.method.lower()].get("parameters") or []
-        path_examples = {p["name"]: p["example"] for p in parameters if p.get("in") == "path" and "example" in p}
-        yield operation.Case(path_parameters=path_examples or None)
+        yield operation.Case(path_parameters=path_examples)
         return
     for model in MODELS:
         if example is None:
@@ -188,7 +188,7 @@ def example_cases(document: dict, operation):
             body = {**example, "model": model}
             if stream is not None:
                 body["stream"] = stream
-            yield operation.Case(body=body, media_type="application/json")
+            yield operation.Case(body=body, media_type="application/json", path_parameters=path_examples)
 
 
 def test_gateway_answers_as_documented(docs_gateway, stream_items):

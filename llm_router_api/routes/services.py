@@ -1,0 +1,141 @@
+"""Task services from manifests: ``GET /services`` (and ``{PREFIX}/services``) lists them,
+``POST {PREFIX}/services/<name>`` runs one (``"async": true`` in the background, as the built-in
+tasks).
+
+A ``summary`` service takes its transcript from the manifest's first field (a list of turns:
+``{"speaker", "text"}``, ``{"role", "content"}`` or strings) and summarises it progressively with
+the chunker, each call within the flavor's context; a ``completion`` service fills its template
+with the body's fields and asks once. Either way each model call goes through
+``Exchange.complete`` (keys, masking, guardrails, balancing, failover).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from functools import lru_cache
+
+from flask import Blueprint
+
+from ..errors import GatewayError, InvalidRequest
+from ..observability.hooks import current_record
+from ..services.chunker import Limits, load_token_counter, summarize
+from ..services.manifests import Manifest
+from ..services.registry import ServiceRegistry
+from ..tasks.runner import TaskRunner
+from .exchange import Exchange
+from .json_body import json_response, read_json_object
+from .task_answers import answer_task, wants_async
+
+_SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ServiceNotFound(GatewayError):
+    status = 404
+    error_type = "invalid_request_error"
+    code = "service_not_found"
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """``{name}`` slots filled; any other brace (a JSON example in a prompt) left as written."""
+    return _SLOT.sub(lambda m: values[m.group(1)] if m.group(1) in values else m.group(0), template)
+
+
+@lru_cache(maxsize=16)
+def _token_counter(tokenizer: str | None):
+    return load_token_counter(tokenizer)  # a tokenizer is loaded once per worker, not per request
+
+
+def create_services_blueprint(exchange: Exchange, registry: ServiceRegistry, runner: TaskRunner, prefix: str,
+                              max_body_size: int) -> Blueprint:
+    bp = Blueprint("services", __name__)
+
+    def listing():
+        services = registry.current()
+        return json_response({"services": [m.public() for _, m in sorted(services.by_name.items())],
+                              "problems": list(services.problems)})
+
+    for path in dict.fromkeys(["/services", f"{prefix}/services"]):
+        bp.add_url_rule(path, "listing" if path == "/services" else "listing_prefixed", listing, methods=["GET"])
+
+    @bp.post(f"{prefix}/services/<name>")
+    def run_service(name: str):
+        started = time.monotonic()
+        manifest = registry.current().by_name.get(name)
+        if manifest is None:
+            raise ServiceNotFound(f"No service '{name}'; GET /services lists them.", param="name")
+        body, _ = read_json_object(max_body_size)
+        flavor = manifest.flavor(body.get("flavor"))
+        if flavor is None:
+            raise InvalidRequest(f"Unknown flavor {body.get('flavor')!r}; the service has: "
+                                 f"{', '.join(f.name for f in manifest.flavors)}.", param="flavor")
+        asynchronous = wants_async(body)
+        record = None if asynchronous else current_record()
+        options = {"model": flavor.model, "max_tokens": flavor.max_generation, "stream": False}
+        options.update({k: v for k, v in (("temperature", flavor.temperature), ("top_p", flavor.top_p))
+                        if v is not None})
+
+        def complete(prompt: str) -> str:
+            answer = exchange.complete({**options, "messages": [{"role": "user", "content": prompt}]}, record,
+                                       client_body=body)
+            choices = answer.get("choices") or [{}]
+            return (choices[0].get("message") or {}).get("content") or ""
+
+        template = manifest.template()
+        if manifest.type == "summary":
+            turns, values = _summary_inputs(manifest, body)
+            limits = Limits.from_flavor(flavor.raw)
+            count, counter = _token_counter(flavor.tokenizer)
+
+            def render(summaries: list[str], new_turns: list[str]) -> str:
+                return fill(template, {**values, "summaries": "\n\n".join(summaries), "turns": "\n".join(new_turns)})
+
+            def run() -> dict:
+                result = summarize(turns, limits, count, render, complete)
+                return {"response": result.final, "summaries": result.summaries, "calls": result.calls,
+                        "degraded": result.degraded, "token_counter": counter,
+                        "generation_time": round(time.monotonic() - started, 3)}
+        else:
+            prompt = fill(template, _text_fields(manifest.fields, body))
+
+            def run() -> dict:
+                return {"response": complete(prompt), "generation_time": round(time.monotonic() - started, 3)}
+
+        return answer_task(runner, manifest.name, asynchronous, run)
+
+    return bp
+
+
+def _text_fields(names, body: dict) -> dict[str, str]:
+    values = {}
+    for name in names:
+        value = body.get(name)
+        if value is None:
+            raise InvalidRequest(f"Missing required parameter: '{name}'.", param=name,
+                                 code="missing_required_parameter")
+        if not isinstance(value, str):
+            raise InvalidRequest(f"'{name}' must be a string.", param=name, code="invalid_type")
+        values[name] = value
+    return values
+
+
+def _summary_inputs(manifest: Manifest, body: dict) -> tuple[list, dict[str, str]]:
+    transcript_field, *others = manifest.fields
+    turns = body.get(transcript_field)
+    if turns is None:
+        raise InvalidRequest(f"Missing required parameter: '{transcript_field}' (a list of turns).",
+                             param=transcript_field, code="missing_required_parameter")
+    if not isinstance(turns, list) or not turns or not all(_is_turn(t) for t in turns):
+        raise InvalidRequest(f"'{transcript_field}' must be a non-empty list of turns: {{\"speaker\", \"text\"}}, "
+                             "{\"role\", \"content\"} or strings.", param=transcript_field, code="invalid_type")
+    return turns, _text_fields(others, body)
+
+
+def _is_turn(turn) -> bool:
+    if isinstance(turn, str):
+        return True
+    if not isinstance(turn, dict):
+        return False
+    if isinstance(turn.get("text"), str):
+        return turn.get("speaker") is None or isinstance(turn["speaker"], str)
+    return isinstance(turn.get("content"), str) and isinstance(turn.get("role"), str)

@@ -1,0 +1,1 @@
+"""Task services defined by manifests: loading, the summary chunker, routes."""
