@@ -19,7 +19,7 @@ from flask import Blueprint
 
 from ..errors import GatewayError, InvalidRequest
 from ..observability.hooks import current_record
-from ..services.chunker import Limits, load_token_counter, summarize
+from ..services.chunker import ChunkerError, Limits, load_token_counter, summarize
 from ..services.manifests import Manifest
 from ..services.registry import ServiceRegistry
 from ..tasks.runner import TaskRunner
@@ -91,7 +91,11 @@ def create_services_blueprint(exchange: Exchange, registry: ServiceRegistry, run
                 return fill(template, {**values, "summaries": "\n\n".join(summaries), "turns": "\n".join(new_turns)})
 
             def run() -> dict:
-                result = summarize(turns, limits, count, render, complete)
+                try:
+                    result = summarize(turns, limits, count, render, complete)
+                except ChunkerError as exc:  # a transcript or a flavor the chunker cannot work with
+                    raise InvalidRequest(f"The service '{manifest.name}' cannot summarise this: {exc}",
+                                         code="cannot_summarize") from None
                 return {"response": result.final, "summaries": result.summaries, "calls": result.calls,
                         "degraded": result.degraded, "token_counter": counter,
                         "generation_time": round(time.monotonic() - started, 3)}

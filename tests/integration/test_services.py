@@ -72,6 +72,7 @@ def test_a_completion_service_fills_its_template_and_leaves_other_braces(served)
     ("/api/services/ask", {}, 400, "missing_required_parameter"),
     ("/api/services/ask", {"question": "a", "flavor": "fast"}, 400, "invalid_request"),
     ("/api/services/minutes", {"transcript": "not a list"}, 400, "invalid_type"),
+    ("/api/services/minutes", {"transcript": ["   ", ""]}, 400, "cannot_summarize"),
 ])
 def test_bad_service_requests(served, path, body, status, code):
     gw, up = served
