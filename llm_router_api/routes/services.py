@@ -81,7 +81,10 @@ def create_services_blueprint(exchange: Exchange, registry: ServiceRegistry, run
             choices = answer.get("choices") or [{}]
             return (choices[0].get("message") or {}).get("content") or ""
 
-        template = manifest.template()
+        try:
+            template = manifest.template()
+        except OSError:  # removed since the directory was last read
+            raise ServiceNotFound(f"The service '{name}' has no prompt template any more.", param="name") from None
         if manifest.type == "summary":
             turns, values = _summary_inputs(manifest, body)
             limits = Limits.from_flavor(flavor.raw)
