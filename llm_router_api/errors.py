@@ -145,3 +145,19 @@ class GuardrailUnavailable(GatewayError):
     status = 503
     error_type = "service_unavailable"
     code = "guardrail_unavailable"
+
+
+class TaskNotFound(GatewayError):
+    """No background task with this id in the results database."""
+
+    status = 404
+    error_type = "invalid_request_error"
+    code = "task_not_found"
+
+
+class ServiceNotFound(GatewayError):
+    """No task service of this name in the manifest directory (or its template is gone)."""
+
+    status = 404
+    error_type = "invalid_request_error"
+    code = "service_not_found"

@@ -31,7 +31,7 @@ class Task:
 
 def generation_options(body: dict) -> dict[str, Any]:
     """The chat parameters of a built-in call: ``model`` and llm-router's sampling options."""
-    options: dict[str, Any] = {"model": _text(body, "model_name")}
+    options: dict[str, Any] = {"model": text_field(body, "model_name")}
     for name, default in DEFAULTS.items():
         options[name] = _number(body, name, default)
     options["max_tokens"] = int(options.pop("max_new_tokens"))
@@ -41,39 +41,40 @@ def generation_options(body: dict) -> dict[str, Any]:
     return options
 
 
-# -- body fields -----------------------------------------------------------------------------------
+# -- body fields (the manifest services read theirs with these too) -----------------------------------------------------------------------------------
 
-def _missing(name: str, kind: str) -> InvalidRequest:
+def missing(name: str, kind: str) -> InvalidRequest:
     return InvalidRequest(f"Missing required parameter: '{name}' ({kind}).", param=name,
                           code="missing_required_parameter")
 
 
-def _wrong(name: str, kind: str) -> InvalidRequest:
+def wrong(name: str, kind: str) -> InvalidRequest:
     return InvalidRequest(f"'{name}' must be {kind}.", param=name, code="invalid_type")
 
 
-def _text(body: dict, name: str) -> str:
+def text_field(body: dict, name: str, *, allow_empty: bool = False) -> str:
+    """A required string field of a task's body (also the manifest services' fields)."""
     value = body.get(name)
     if value is None:
-        raise _missing(name, "a string")
-    if not isinstance(value, str) or not value.strip():
-        raise _wrong(name, "a non-empty string")
+        raise missing(name, "a string")
+    if not isinstance(value, str) or not (allow_empty or value.strip()):
+        raise wrong(name, "a string" if allow_empty else "a non-empty string")
     return value
 
 
 def _texts(body: dict, name: str = "texts") -> list[str]:
     value = body.get(name)
     if value is None:
-        raise _missing(name, "a list of strings")
+        raise missing(name, "a list of strings")
     if not isinstance(value, list) or not value or not all(isinstance(t, str) and t.strip() for t in value):
-        raise _wrong(name, "a non-empty list of non-empty strings")
+        raise wrong(name, "a non-empty list of non-empty strings")
     return value
 
 
 def _number(body: dict, name: str, default):
     value = body.get(name, default)
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _wrong(name, "a number")
+        raise wrong(name, "a number")
     return value
 
 
@@ -82,21 +83,21 @@ def _history(body: dict) -> Messages:
     ``{"role", "content"}`` messages."""
     value = body.get("historical_messages") or []
     if not isinstance(value, list):
-        raise _wrong("historical_messages", "a list")
+        raise wrong("historical_messages", "a list")
     history: Messages = []
     for turn in value:
         if isinstance(turn, dict) and isinstance(turn.get("role"), str) and isinstance(turn.get("content"), str):
             if turn["role"] not in ("user", "assistant"):
-                raise _wrong("historical_messages", "a list of user and assistant turns")
+                raise wrong("historical_messages", "a list of user and assistant turns")
             history.append({"role": turn["role"], "content": turn["content"]})
         elif isinstance(turn, dict) and ("user" in turn or "assistant" in turn):
             for role in ("user", "assistant"):
                 if role in turn:
                     if not isinstance(turn[role], str):
-                        raise _wrong("historical_messages", "turns of strings")
+                        raise wrong("historical_messages", "turns of strings")
                     history.append({"role": role, "content": turn[role]})
         else:
-            raise _wrong("historical_messages", 'a list of {"user": ..., "assistant": ...} turns')
+            raise wrong("historical_messages", 'a list of {"user": ..., "assistant": ...} turns')
     return history
 
 
@@ -108,37 +109,37 @@ def _chat(system: str, user: str) -> Messages:
 
 def _conversation(body, prompts, language):
     return [[{"role": "system", "content": prompts.system("conversation", language)}, *_history(body),
-             {"role": "user", "content": _text(body, "user_last_statement")}]]
+             {"role": "user", "content": text_field(body, "user_last_statement")}]]
 
 
 def _extended_conversation(body, prompts, language):
     # The caller's system prompt first, then the history, then the last statement (the reference
     # put the history after the statement).
-    return [[{"role": "system", "content": _text(body, "system_prompt")}, *_history(body),
-             {"role": "user", "content": _text(body, "user_last_statement")}]]
+    return [[{"role": "system", "content": text_field(body, "system_prompt")}, *_history(body),
+             {"role": "user", "content": text_field(body, "user_last_statement")}]]
 
 
 def _generative_answer(body, prompts, language):
-    question = _text(body, "question_str")
+    question = text_field(body, "question_str")
     texts = body.get("texts")
     if isinstance(texts, dict) and texts and all(isinstance(k, str) and isinstance(v, list)
                                                  and all(isinstance(t, str) for t in v) for k, v in texts.items()):
         cite = body.get("doc_name_in_answer") is True
         passages = [f"[{name}] {text}" if cite else text for name, items in texts.items() for text in items]
     elif texts is None:
-        raise _missing("texts", "a list of passages or an object of document name -> passages")
+        raise missing("texts", "a list of passages or an object of document name -> passages")
     else:
         passages = _texts(body)
         cite = False
     system = body.get("system_prompt")
     if system is not None and not isinstance(system, str):
-        raise _wrong("system_prompt", "a string")
+        raise wrong("system_prompt", "a string")
     doc_names = {"pl": " Podaj nazwę dokumentu, z którego pochodzi odpowiedź.",
                  "en": " Name the document the answer comes from."}.get(language, "") if cite else ""
     system = system or prompts.system("generative-answer", language, DOC_NAMES=doc_names)
     question_prompt = body.get("question_prompt")
     if question_prompt is not None and not isinstance(question_prompt, str):
-        raise _wrong("question_prompt", "a string")
+        raise wrong("question_prompt", "a string")
     context = "\n\n".join(passages)
     return [_chat(system, f"{context}\n\n{question_prompt or ''}{question}".strip())]
 
@@ -154,7 +155,7 @@ def _per_text(prompt: str, **fields: Callable[[dict, str], str]):
 def _question_count(body: dict, language: str) -> str:
     count = body.get("number_of_questions", 1)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100:
-        raise _wrong("number_of_questions", "an integer from 1 to 100")
+        raise wrong("number_of_questions", "an integer from 1 to 100")
     if language == "pl":
         return f"{count} pytanie" if count == 1 else f"{count} pytania" if 2 <= count % 10 <= 4 and count // 10 % 10 != 1 \
             else f"{count} pytań"
@@ -176,15 +177,15 @@ def _without_number(line: str) -> str:
 
 
 def _article(body, prompts, language):
-    return [_chat(prompts.system("generate-article", language), _text(body, "text"))]
+    return [_chat(prompts.system("generate-article", language), text_field(body, "text"))]
 
 
 def _full_article(body, prompts, language):
-    query = _text(body, "user_query")
+    query = text_field(body, "user_query")
     texts = _texts(body)
     article_type = body.get("article_type")
     if article_type is not None and not isinstance(article_type, str):
-        raise _wrong("article_type", "a string")
+        raise wrong("article_type", "a string")
     kind = f" ({article_type})" if article_type else ""
     sources = "\n\n".join(f"[{i}] {text}" for i, text in enumerate(texts, 1))
     return [_chat(prompts.system("create-full-article", language, ARTICLE_TYPE=kind), f"{query}\n\n{sources}")]

@@ -21,7 +21,7 @@ from flask import Blueprint, copy_current_request_context
 
 from ..builtin.prompts import PromptLibrary
 from ..builtin.tasks import TASKS, Task, generation_options
-from ..errors import GatewayError
+from ..errors import TaskNotFound
 from ..observability.hooks import current_record
 from ..tasks.runner import TaskRunner
 from .exchange import Exchange
@@ -29,12 +29,6 @@ from .json_body import json_response, read_json_object
 from .task_answers import answer_task, wants_async
 
 MAX_CONCURRENT_CALLS = 8  # per request: a long list of texts must not take every slot of a model at once
-
-
-class TaskNotFound(GatewayError):
-    status = 404
-    error_type = "invalid_request_error"
-    code = "task_not_found"
 
 
 def create_builtin_tasks_blueprint(exchange: Exchange, prompts: PromptLibrary, runner: TaskRunner, prefix: str,
@@ -52,10 +46,8 @@ def create_builtin_tasks_blueprint(exchange: Exchange, prompts: PromptLibrary, r
             record = None if asynchronous else current_record()
 
             def ask(messages: list[dict]) -> str:
-                payload = {**options, "messages": messages, "stream": False}
-                answer = exchange.complete(payload, record, client_body=body)
-                choices = answer.get("choices") or [{}]
-                return (choices[0].get("message") or {}).get("content") or ""
+                return exchange.complete_text({**options, "messages": messages, "stream": False}, record,
+                                              client_body=body)
 
             def run() -> dict:
                 if len(chats) == 1:

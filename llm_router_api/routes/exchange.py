@@ -58,16 +58,10 @@ class Exchange:
 
     def serve(self, call: Call, codec: Codec, ctx: EncodeContext, model: ModelConfig | None = None) -> Response:
         public_name = ctx.model
-        model = model or self.model(public_name)
         environ = request.environ
         record = current_record()
-        if record is not None:
-            record.model, record.stream = public_name, call.stream
-        check_model(public_name)
-        call = with_usage_reported(call)
-        call, masked = self.masking.begin(call, ctx.request, record)
+        model, call, masked = self._admit(call, public_name, ctx.request, record, model)
         guarding = self.guarding
-        guarding.check_request(call.canonical.endpoint, call.canonical.payload, record)  # what leaves, masked
         judged = guarding.judges_answers(call.canonical.endpoint)
         if judged and call.native is not None:
             call = Call(call.canonical)  # answers are judged as canonical chunks: no byte relay
@@ -99,15 +93,29 @@ class Exchange:
         client's: the key's model check, masking, guardrails, balancing and failover. The canonical
         answer, unmasked."""
         public_name = payload["model"]
-        model = self.model(public_name)
-        if record is not None:
-            record.model = public_name  # only once resolved: an unknown name never becomes a metric label
-        check_model(public_name)
-        call, masked = self.masking.begin(Call(CanonicalRequest("chat", payload, False)), client_body or payload,
-                                          record)
-        self.guarding.check_request("chat", call.canonical.payload, record)
+        model, call, masked = self._admit(Call(CanonicalRequest("chat", payload, False)), public_name,
+                                          client_body or payload, record)
         result = self.dispatcher.send(model, public_name, call, abandoned=lambda: False, record=record)
         return self._answer(result, "chat", public_name, record, masked, self.guarding.judges_answers("chat"))
+
+    def complete_text(self, payload: dict, record=None, client_body: dict | None = None) -> str:
+        """The text of the first choice of :meth:`complete`'s answer ("" when it has none)."""
+        choices = self.complete(payload, record, client_body).get("choices") or [{}]
+        return (choices[0].get("message") or {}).get("content") or ""
+
+    def _admit(self, call: Call, public_name: str, client_body: dict, record,
+               model: ModelConfig | None = None) -> tuple[ModelConfig, Call, object]:
+        """What every request passes before it is sent: the model resolved (404), the key's model
+        permission (403), usage asked for where the key counts tokens, masking, request guardrails
+        (on the masked request). The model, the call to send, and the request's masking."""
+        model = model or self.model(public_name)
+        if record is not None:
+            record.model, record.stream = public_name, call.stream  # resolved: never an unknown name as a label
+        check_model(public_name)
+        call = with_usage_reported(call)
+        call, masked = self.masking.begin(call, client_body, record)
+        self.guarding.check_request(call.canonical.endpoint, call.canonical.payload, record)  # what leaves, masked
+        return model, call, masked
 
     def _answer(self, result, endpoint: str, public_name: str, record, masked, judged: bool) -> dict:
         """A converted (not relayed) complete answer: decoded, judged, unmasked."""

@@ -17,9 +17,10 @@ from functools import lru_cache
 
 from flask import Blueprint
 
-from ..errors import GatewayError, InvalidRequest
+from ..errors import InvalidRequest, ServiceNotFound
 from ..observability.hooks import current_record
-from ..services.chunker import ChunkerError, Limits, load_token_counter, summarize
+from ..builtin.tasks import missing, text_field, wrong
+from ..services.chunker import ChunkerError, Limits, load_token_counter, parse_transcript, summarize
 from ..services.manifests import Manifest
 from ..services.registry import ServiceRegistry
 from ..tasks.runner import TaskRunner
@@ -28,12 +29,6 @@ from .json_body import json_response, read_json_object
 from .task_answers import answer_task, wants_async
 
 _SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class ServiceNotFound(GatewayError):
-    status = 404
-    error_type = "invalid_request_error"
-    code = "service_not_found"
 
 
 def fill(template: str, values: dict[str, str]) -> str:
@@ -76,10 +71,8 @@ def create_services_blueprint(exchange: Exchange, registry: ServiceRegistry, run
                         if v is not None})
 
         def complete(prompt: str) -> str:
-            answer = exchange.complete({**options, "messages": [{"role": "user", "content": prompt}]}, record,
-                                       client_body=body)
-            choices = answer.get("choices") or [{}]
-            return (choices[0].get("message") or {}).get("content") or ""
+            return exchange.complete_text({**options, "messages": [{"role": "user", "content": prompt}]}, record,
+                                          client_body=body)
 
         try:
             template = manifest.template()
@@ -114,35 +107,20 @@ def create_services_blueprint(exchange: Exchange, registry: ServiceRegistry, run
 
 
 def _text_fields(names, body: dict) -> dict[str, str]:
-    values = {}
-    for name in names:
-        value = body.get(name)
-        if value is None:
-            raise InvalidRequest(f"Missing required parameter: '{name}'.", param=name,
-                                 code="missing_required_parameter")
-        if not isinstance(value, str):
-            raise InvalidRequest(f"'{name}' must be a string.", param=name, code="invalid_type")
-        values[name] = value
-    return values
+    return {name: text_field(body, name, allow_empty=True) for name in names}
 
 
 def _summary_inputs(manifest: Manifest, body: dict) -> tuple[list, dict[str, str]]:
+    """The transcript (checked turn by turn with the chunker's own reading) and the other fields."""
     transcript_field, *others = manifest.fields
     turns = body.get(transcript_field)
     if turns is None:
-        raise InvalidRequest(f"Missing required parameter: '{transcript_field}' (a list of turns).",
-                             param=transcript_field, code="missing_required_parameter")
-    if not isinstance(turns, list) or not turns or not all(_is_turn(t) for t in turns):
-        raise InvalidRequest(f"'{transcript_field}' must be a non-empty list of turns: {{\"speaker\", \"text\"}}, "
-                             "{\"role\", \"content\"} or strings.", param=transcript_field, code="invalid_type")
+        raise missing(transcript_field, "a list of turns")
+    if not isinstance(turns, list) or not turns:
+        raise wrong(transcript_field, 'a non-empty list of turns: {"speaker", "text"}, {"role", "content"} or '
+                                      "strings")
+    try:
+        parse_transcript(turns)
+    except ChunkerError as exc:
+        raise wrong(transcript_field, f'a list of turns ({exc})') from None
     return turns, _text_fields(others, body)
-
-
-def _is_turn(turn) -> bool:
-    if isinstance(turn, str):
-        return True
-    if not isinstance(turn, dict):
-        return False
-    if isinstance(turn.get("text"), str):
-        return turn.get("speaker") is None or isinstance(turn["speaker"], str)
-    return isinstance(turn.get("content"), str) and isinstance(turn.get("role"), str)

@@ -139,7 +139,7 @@ def virtual_turns(turns: list[Any], count_tokens: Counter, max_tokens: int) -> l
     so that the model still knows who said it. Turns without text are left out.
     """
     units: list[str] = []
-    for speaker, text in _parse_transcript(turns):
+    for speaker, text in parse_transcript(turns):
         prefix = f"{speaker}: " if speaker else ""
         if count_tokens(prefix + text) <= max_tokens:
             units.append(prefix + text)
@@ -163,7 +163,7 @@ def split_turn(prefix: str, text: str, count_tokens: Counter, max_tokens: int) -
     return [prefix + piece.strip() for piece in pieces if piece.strip()]
 
 
-def _parse_transcript(turns: list[Any]) -> list[tuple[str, str]]:
+def parse_transcript(turns: list[Any]) -> list[tuple[str, str]]:
     """(speaker, text) per turn with text; a speaker is ``""`` when the turn has none."""
     if not isinstance(turns, (list, tuple)):
         raise ChunkerError(f"the transcript must be a list of turns, got {type(turns).__name__}")
