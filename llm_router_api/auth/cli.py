@@ -54,6 +54,28 @@ def _error(text: str, status: int) -> int:
     return status
 
 
+def _on_store(operation, refusals=()):
+    """``operation(store)`` on the configured store, closed afterwards: (its result, store, None), or
+    (None, None, exit status) with the reason printed. ``refusals``: ``(exception type, status,
+    message or None for the exception's own)``, checked in order; the store failing is status 2."""
+    from .store import KeyStoreError
+
+    store, status = _open_store()
+    if store is None:
+        return None, None, status
+    try:
+        return operation(store), store, None
+    except KeyStoreError as exc:
+        return None, None, _error(str(exc), 2)
+    except Exception as exc:
+        for kind, code, message in refusals:
+            if isinstance(exc, kind):
+                return None, None, _error(message or str(exc), code)
+        raise
+    finally:
+        store.close()
+
+
 def _open_store():
     """(store, None) or (None, exit status) with the reason printed."""
     from ..settings import Settings, SettingsError
@@ -109,7 +131,7 @@ def _emit(on_event: OnEvent | None, event: str, key: ApiKey) -> bool:
 
 
 def _create(args: argparse.Namespace, on_event: OnEvent | None) -> int:
-    from .store import KeyExists, KeyStoreError
+    from .store import KeyExists
 
     endpoints, models = _csv(args.endpoints), _csv(args.models)
     unknown = [group for group in endpoints if group not in ENDPOINT_GROUPS]
@@ -123,20 +145,12 @@ def _create(args: argparse.Namespace, on_event: OnEvent | None) -> int:
                            budget_period=args.budget_period or "month")
     except ValueError as exc:
         return _error(str(exc), 2)
-    store, status = _open_store()
-    if store is None:
-        return status
     expires_at = None if args.expires_in is None else time.time() + args.expires_in
-    try:
-        plaintext, key = store.create(args.name, policy, expires_at)
-    except KeyExists as exc:
-        return _error(str(exc), 1)
-    except ValueError as exc:
-        return _error(str(exc), 2)
-    except KeyStoreError as exc:
-        return _error(str(exc), 2)
-    finally:
-        store.close()
+    created, store, status = _on_store(lambda store: store.create(args.name, policy, expires_at),
+                                       ((KeyExists, 1, None), (ValueError, 2, None)))
+    if created is None:
+        return status
+    plaintext, key = created
     hooked = _emit(on_event, "created", key)
     print(f"created key {key.name!r} (id {key.id}) in {store.describe()}")
     print(f"  endpoints: {', '.join(policy.endpoints) or 'all'}; models: {', '.join(policy.models) or 'all'}; "
@@ -147,17 +161,9 @@ def _create(args: argparse.Namespace, on_event: OnEvent | None) -> int:
 
 
 def _list(args: argparse.Namespace, on_event: OnEvent | None) -> int:
-    from .store import KeyStoreError
-
-    store, status = _open_store()
-    if store is None:
+    keys, store, status = _on_store(lambda store: store.list())
+    if keys is None:
         return status
-    try:
-        keys = store.list()
-    except KeyStoreError as exc:
-        return _error(str(exc), 2)
-    finally:
-        store.close()
     if not keys:
         print(f"no keys in {store.describe()}")
         return 0
@@ -172,40 +178,20 @@ def _list(args: argparse.Namespace, on_event: OnEvent | None) -> int:
 
 
 def _revoke(args: argparse.Namespace, on_event: OnEvent | None) -> int:
-    from .store import KeyStoreError
-
-    store, status = _open_store()
-    if store is None:
+    key, _, status = _on_store(lambda store: store.revoke(args.name), ((KeyError, 1, f"no key named {args.name!r}"),))
+    if key is None:
         return status
-    try:
-        key = store.revoke(args.name)
-    except KeyError:
-        return _error(f"no key named {args.name!r}", 1)
-    except KeyStoreError as exc:
-        return _error(str(exc), 2)
-    finally:
-        store.close()
     hooked = _emit(on_event, "revoked", key)
     print(f"revoked key {key.name!r} (id {key.id}): it no longer works")
     return 0 if hooked else 1
 
 
 def _rotate(args: argparse.Namespace, on_event: OnEvent | None) -> int:
-    from .store import KeyStoreError
-
-    store, status = _open_store()
-    if store is None:
+    rotated, _, status = _on_store(lambda store: store.rotate(args.name, args.grace),
+                                   ((KeyError, 1, f"no key named {args.name!r}"), (ValueError, 1, None)))
+    if rotated is None:
         return status
-    try:
-        plaintext, key = store.rotate(args.name, args.grace)
-    except KeyError:
-        return _error(f"no key named {args.name!r}", 1)
-    except ValueError as exc:
-        return _error(str(exc), 1)
-    except KeyStoreError as exc:
-        return _error(str(exc), 2)
-    finally:
-        store.close()
+    plaintext, key = rotated
     hooked = _emit(on_event, "rotated", key)
     old = "stopped working now" if args.grace == 0 else f"works until {_when(time.time() + args.grace)}"
     print(f"rotated key {key.name!r} (id {key.id}); the old key {old}")
