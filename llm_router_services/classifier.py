@@ -97,30 +97,31 @@ class Classifier:
     def windows(self, texts: Sequence[str]) -> list[Window]:
         """Each text cut into windows of at most ``window_tokens`` tokens overlapping by ``overlap_tokens``.
 
-        The fast tokenizer does the cutting (overflowing tokens with a stride) and gives each token's
-        character offsets, so a window's span is an exact slice of its text. A text without tokens
-        (empty, whitespace) has no window.
+        The fast tokenizer gives each text's tokens once, with their character offsets, so a window's
+        span is an exact slice of its text; the cutting is ours. (The tokenizer's own overflow with a
+        stride is not used: tokenizers 0.23.2 returned only the first two windows of a long text, so
+        the end of it was never judged.) Each window gets the special tokens the tokenizer puts around
+        a single text. A text without tokens (empty, whitespace) has no window.
         """
         if not texts:
             return []
-        encoded = self.tokenizer(
-            list(texts), truncation=True, max_length=self.window_tokens + self._specials, stride=self.overlap_tokens,
-            return_overflowing_tokens=True, return_offsets_mapping=True, return_special_tokens_mask=True,
-            padding=False, verbose=False,
-        )
-        mapping = encoded.get("overflow_to_sample_mapping") or list(range(len(texts)))
+        encoded = self.tokenizer(list(texts), return_offsets_mapping=True, return_special_tokens_mask=True,
+                                 padding=False, truncation=False, verbose=False)
         out: list[Window] = []
-        for ids, offsets, special, text_index in zip(encoded["input_ids"], encoded["offset_mapping"],
-                                                      encoded["special_tokens_mask"], mapping):
-            spans = [span for span, is_special in zip(offsets, special) if not is_special and span[1] > span[0]]
-            if not spans:
+        for text_index, (ids, offsets, special) in enumerate(
+                zip(encoded["input_ids"], encoded["offset_mapping"], encoded["special_tokens_mask"])):
+            content = [i for i, is_special in enumerate(special) if not is_special]
+            if not content:
                 continue
-            out.append(Window(int(text_index), min(s for s, _ in spans), max(e for _, e in spans), tuple(ids)))
+            before, after = list(ids[:content[0]]), list(ids[content[-1] + 1:])
+            for start, end in window_bounds(len(content), self.window_tokens, self.overlap_tokens):
+                positions = content[start:end]
+                spans = [offsets[i] for i in positions if offsets[i][1] > offsets[i][0]]
+                if not spans:
+                    continue
+                window_ids = before + [ids[i] for i in positions] + after
+                out.append(Window(text_index, min(s for s, _ in spans), max(e for _, e in spans), tuple(window_ids)))
         return out
-
-    @property
-    def _specials(self) -> int:
-        return self.tokenizer.num_special_tokens_to_add(pair=False)
 
     # --- windows to scores --------------------------------------------------------------------
 
@@ -191,6 +192,15 @@ def _device(guard: GuardSettings) -> torch.device:
     if guard.device >= count:
         raise SettingsError(cuda_problem(guard, count))
     return torch.device(f"cuda:{guard.device}")
+
+
+def window_bounds(tokens: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    """``[start, end)`` of each window over ``tokens`` content tokens: the next starts ``overlap`` before the end."""
+    bounds = [(0, min(window, tokens))]
+    while bounds[-1][1] < tokens:
+        start = bounds[-1][1] - overlap
+        bounds.append((start, min(start + window, tokens)))
+    return bounds
 
 
 def _dtype(name: str, device: torch.device) -> torch.dtype:
