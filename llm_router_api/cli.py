@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from .config.loader import ConfigError, load_models_config
+from .config.cli import add_config_commands
 from .audit.cli import add_audit_commands
 from .auth.cli import add_keys_commands
 from .settings import Settings, SettingsError
-
-
-def _config_check(args: argparse.Namespace) -> int:
-    path = args.path or os.environ.get("LLM_ROUTER_MODELS_CONFIG") or Settings().models_config
-    try:
-        config = load_models_config(path)
-    except ConfigError as exc:
-        print(f"{path}: {len(exc.problems)} problem(s)")
-        for problem in exc.problems:
-            print(f"  {problem}")
-        return 1
-    print(f"{path}: OK, {len(config.models)} active model(s), {len(config.distinct_providers())} provider(s)")
-    return 0
 
 
 def _anonymize(args: argparse.Namespace) -> int:
@@ -69,11 +55,7 @@ def _audit_key_change(kind: str, data: dict) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-router", description="llm-router gateway tools")
     commands = parser.add_subparsers(dest="command", required=True)
-    config = commands.add_parser("config", help="models-config.json tools")
-    config_commands = config.add_subparsers(dest="config_command", required=True)
-    check = config_commands.add_parser("check", help="validate a models-config.json; exit 1 on problems")
-    check.add_argument("path", nargs="?", help="defaults to $LLM_ROUTER_MODELS_CONFIG")
-    check.set_defaults(handler=_config_check)
+    add_config_commands(commands)
     anonymize = commands.add_parser("anonymize", help="mask personal data in a text with the configured pipeline")
     anonymize.add_argument("file", nargs="?", help="a UTF-8 text file; - or nothing reads stdin")
     anonymize.add_argument("--summary", action="store_true", help="print what was masked, by rule, to stderr")
