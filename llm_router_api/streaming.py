@@ -11,6 +11,14 @@ an error event in its own dialect, never a hang or a silently short answer. The 
 closes the generator (gunicorn calls ``close()`` when a write fails) and the upstream connection
 is closed at once, so the server frees the GPU slot. The provider's lease is released exactly
 once, with an outcome for its circuit breaker.
+
+The lease is released as soon as the upstream's answer is over (its end marker read, or its
+body ended), before the client is given the last bytes: a client that sends its next request
+the moment it has ``[DONE]`` must find the provider's slot free. Released after the final
+yield, the slot stayed taken until the server asked the generator for more, so with
+``max_concurrency: 1`` that next request went to another box (a model swap) or waited.
+Every other path (client gone, upstream error, guard cut) still releases in ``_finish``;
+``Lease.release`` acts once, so the early release and ``_finish`` never release twice.
 """
 
 from __future__ import annotations
@@ -122,6 +130,14 @@ def _upstream_chunks(stream: UpstreamStream) -> Iterator[bytes]:
         yield chunk
 
 
+def _ended(framing: Framing, tail: bytes) -> bool:
+    """The last event read is whole and is the stream's end marker: the upstream's answer is over."""
+    if not tail.endswith(framing.separator):
+        return False
+    last = tail[:-len(framing.separator)].rsplit(framing.separator, 1)[-1]
+    return framing.is_complete(last)
+
+
 def _finish(stream: UpstreamStream, outcome: Outcome, error: str | None, record: RequestRecord | None) -> None:
     # Reached on success, on failure, and on GeneratorExit when the client went away.
     if outcome is Outcome.SUCCESS:
@@ -149,6 +165,10 @@ def relay(stream: UpstreamStream, framing: Framing = OPENAI_SSE, record: Request
             for chunk in stream.rewriter.events(_upstream_chunks(stream), separator):
                 tail = (tail + chunk)[-_TAIL:]
                 events += chunk.count(separator)
+                if _ended(framing, tail):
+                    # The answer is complete: free the slot before the client gets its end (the
+                    # connection's last bytes are still read below, and _finish releases it).
+                    stream.lease.release(Outcome.SUCCESS)
                 yield chunk
         except TransportError as exc:
             outcome, error = Outcome.FAILURE, exc.kind
@@ -194,7 +214,12 @@ def convert(stream: UpstreamStream, decoder, encoder, record: RequestRecord | No
                 if stage is not None and stage.cut:
                     cut = True  # the rest is not read: closing the connection stops the generation
                     break
-            final = [] if cut else last(decoder.close())
+            ending = [] if cut else decoder.close()  # raises StreamFailed on a truncated answer
+            # Nothing more is read from the upstream: free its slot (a cut closes the connection)
+            # before the stage's last verdict and the client's final bytes.
+            stream.response.release()
+            stream.lease.release(Outcome.SUCCESS)
+            final = [] if cut else last(ending)
             yield b"".join(encoder.encode(chunk) for chunk in final) + encoder.finish()
         except StageFailed as exc:
             outcome, error = Outcome.NEUTRAL, exc.code

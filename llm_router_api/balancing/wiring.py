@@ -97,6 +97,6 @@ def build_balancing(settings: Settings, store: ConfigStore, client: UpstreamClie
     pinger = None
     if strategy.name == "first_available_optim" and settings.keepalive_model_monitor_interval_seconds > 0:
         interval = settings.keepalive_model_monitor_interval_seconds
-        pinger = KeepAlivePinger(store, slots, client, interval=interval, claim=claim)
+        pinger = KeepAlivePinger(store, slots, client, interval=interval, claim=claim, renewer=renewer)
         threads.append(BackgroundThread("llm-router-keepalive", every(interval, pinger.ping_due, first_at_once=False)))
     return Balancing(states, slots, balancer, monitor, pinger, threads)
