@@ -30,8 +30,14 @@ def per_process_capacity_note(settings: Settings, config: ModelsConfig) -> str |
 def check_audit_log(settings: Settings) -> None:
     """The audit log's key and directory, checked once here rather than in every worker."""
     if settings.audit_needed:
-        load_public_key(settings.audit_public_key)
-        ensure_directory(settings.audit_dir)
+        try:
+            load_public_key(settings.audit_public_key)
+        except AuditError as exc:
+            raise AuditError(f"LLM_ROUTER_AUDIT_PUBLIC_KEY: {exc}") from None
+        try:
+            ensure_directory(settings.audit_dir)
+        except AuditError as exc:
+            raise AuditError(f"LLM_ROUTER_AUDIT_DIR: {exc}") from None
 
 
 def main() -> int:

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Bielik-11B-v2.3-Instruct on vLLM on GPU 1 of this host, port 7001 (see README.md; vllm-serve.sh has the rest).
+set -euo pipefail
+export CUDA_DEVICE=${CUDA_DEVICE:-1}
+export VLLM_PORT=${VLLM_PORT:-7001}
+exec "$(dirname "$0")/vllm-serve.sh" "$@"
