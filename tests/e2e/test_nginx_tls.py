@@ -25,7 +25,8 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import REPO_ROOT, free_port, provider, register_secret, until, write_config
+from tests.conftest import (REPO_ROOT, free_port, provider, read_env_file, register_secret, stop_process, until,
+                            write_config)
 from tests.upstreams import FakeUpstream
 
 pytestmark = pytest.mark.e2e
@@ -45,13 +46,7 @@ def nginx_binary() -> str:
 
 
 def example_env() -> dict[str, str]:
-    env = {}
-    for line in (EXAMPLE / "gateway.env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, _, value = line.partition("=")
-            env[name.strip()] = value.strip()
-    return env
+    return read_env_file(EXAMPLE / "gateway.env")
 
 
 def rewrite(text: str, old: str, new: str) -> str:
@@ -73,15 +68,6 @@ def nginx_conf(tmp: Path, tls: Path, https_port: int, gateway_port: int) -> Path
     path = tmp / "nginx.conf"
     path.write_text(text)
     return path
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 class Stack:
@@ -158,7 +144,7 @@ def stack(tmp_path_factory):
         yield running
     finally:
         for process in reversed(processes):
-            stop(process)
+            stop_process(process)
         output.close()
         upstream.stop()
 

@@ -26,7 +26,8 @@ from contextlib import contextmanager
 import pytest
 import requests
 
-from tests.conftest import REPO_ROOT, free_port, gateway_env, wait_until_ready, write_config
+from tests.conftest import (REPO_ROOT, free_port, gateway_env, read_env_file, stop_process, wait_until_ready,
+                            write_config)
 from tests.redis_servers import new_space
 from tests.upstreams.single_backend import SingleBackendServer
 
@@ -43,14 +44,7 @@ def example_document() -> dict:
 
 
 def example_env() -> dict[str, str]:
-    """gateway.env as the shell reads it with ``set -a; . gateway.env``."""
-    env = {}
-    for line in (EXAMPLE / "gateway.env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, _, value = line.partition("=")
-            env[name.strip()] = value.strip()
-    return env
+    return read_env_file(EXAMPLE / "gateway.env")
 
 
 def example_models(hosts: dict[str, str]) -> dict:
@@ -116,12 +110,7 @@ def example_gateway(directory, boxes, redis_address, **variables: str):
             wait_until_ready(url, process, log_path)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
             space.cleanup()
 
 

@@ -327,6 +327,9 @@ class FakeUpstream(ThreadedServer):
     may change them at any time; counters are guarded by a Condition that the wait_* methods use.
     """
 
+    #: The protocol of each accepted connection; a subclass may serve its own (single_backend.py).
+    connection_class: type = _Connection
+
     thread_name = "fake-openai"
 
     def __init__(
@@ -406,7 +409,7 @@ class FakeUpstream(ThreadedServer):
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._stopping = asyncio.Event()
-        server = await loop.create_server(lambda: _Connection(self), self.host, self.port, backlog=4096)
+        server = await loop.create_server(lambda: self.connection_class(self), self.host, self.port, backlog=4096)
         self.port = server.sockets[0].getsockname()[1]
         ready()
         await self._stopping.wait()

@@ -26,7 +26,6 @@ import asyncio
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from tests.upstreams.fake_openai import (
@@ -88,6 +87,7 @@ class _SwappingConnection(_Connection):
 class SingleBackendServer(FakeUpstream):
     """One box, several installed models, one of them loaded (see the module's docstring)."""
 
+    connection_class = _SwappingConnection
     thread_name = "single-backend"
 
     def __init__(self, *, models: list[str] | tuple[str, ...], swap_delay: float = 0.05,
@@ -138,19 +138,6 @@ class SingleBackendServer(FakeUpstream):
         self.reset()
 
     # Server.
-
-    async def _serve(self, ready: Callable[[], None]) -> None:
-        loop = asyncio.get_running_loop()
-        self._loop = loop
-        self._stopping = asyncio.Event()
-        server = await loop.create_server(lambda: _SwappingConnection(self), self.host, self.port, backlog=4096)
-        self.port = server.sockets[0].getsockname()[1]
-        ready()
-        await self._stopping.wait()
-        server.close()
-        for conn in list(self._connections):
-            conn.shutdown()
-        await asyncio.sleep(0)  # let the aborted transports report connection_lost before the loop closes
 
     def _route(self, method: str, path: str, parsed: Any, headers: dict[str, str]) -> Any:
         if method == "GET" and path == "/v1/models":
