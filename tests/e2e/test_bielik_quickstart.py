@@ -111,6 +111,36 @@ def test_requests_spread_over_the_vllms_once_the_first_is_full(stack):
     assert served[0] >= 1 and sum(1 for n in served if n) >= 2, f"requests per vLLM: {served}"
 
 
+def test_ollama_anthropic_and_responses_clients_through_a_real_vllm(stack):
+    """The other dialects, converted by the gateway, against vLLM's own wire format (not our fakes)."""
+    import anthropic
+    import ollama
+    import openai
+
+    question = [{"role": "user", "content": "Jaka jest stolica Polski?"}]  # phrases the tiny guard knows as safe
+    count = [{"role": "user", "content": "Policz do pięciu."}]
+    options = {"temperature": 0, "num_predict": 16}
+
+    chat = ollama.Client(host=stack.gateway.url).chat(model=MODEL, messages=question, stream=False, options=options)
+    assert chat.message.role == "assistant" and chat.done and chat.done_reason in ("stop", "length")
+    assert chat.eval_count > 0 and chat.prompt_eval_count > 0
+    parts = list(ollama.Client(host=stack.gateway.url).chat(model=MODEL, messages=count, stream=True,
+                                                            options=options))
+    assert parts[-1].done and all(not p.done for p in parts[:-1]) and parts[-1].eval_count > 0
+
+    claude = anthropic.Anthropic(base_url=stack.gateway.url, api_key="unused")
+    message = claude.messages.create(model=MODEL, max_tokens=16, messages=question)
+    assert message.role == "assistant" and message.stop_reason in ("end_turn", "max_tokens")
+    assert message.usage.output_tokens > 0
+    with claude.messages.stream(model=MODEL, max_tokens=16, messages=count) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason in ("end_turn", "max_tokens") and final.usage.output_tokens > 0
+
+    responses = openai.OpenAI(base_url=stack.gateway.url + "/v1", api_key="unused").responses.create(
+        model=MODEL, input="Jaka jest stolica Polski?", max_output_tokens=16, temperature=0)
+    assert responses.status in ("completed", "incomplete") and responses.usage.output_tokens > 0
+
+
 def test_health_shows_providers_and_the_guard_without_addresses(stack):
     result = stack.runner.run("curl -s http://127.0.0.1:8080/health")
     health = json.loads(result.stdout)
@@ -159,7 +189,7 @@ def test_failover_when_a_vllm_is_killed(stack):
         # provider on its own failures or its active probe (LLM_ROUTER_PROVIDER_MONITOR_INTERVAL_SECONDS).
         models = requests.get(stack.gateway.url + "/health", timeout=5).json()["models"]
         states = {p["id"]: p["state"] for p in models[0]["providers"]}
-        return states[stack.provider_ids[0]] in ("ejected", "probing")
+        return states[stack.provider_ids[0]] in ("ejected", "probing", "down")
 
     until(first_provider_out_of_rotation, timeout=60, what="the killed vLLM's provider ejected in /health")
 
