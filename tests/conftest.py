@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -198,19 +199,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_ready(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 30.0) -> None:
-    """Poll /ping until it answers; fail fast with the log if the process dies."""
+def wait_until_ready(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 30.0, *,
+                     path: str = "/ping", name: str = "gateway") -> None:
+    """Poll ``url + path`` until it answers 200; fail fast with the log's tail if the process dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gateway exited with {process.returncode}:\n{log_path.read_text()}")
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{_log_tail(log_path)}")
         try:
-            if requests.get(url + "/ping", timeout=0.5).status_code == 200:
+            if requests.get(url + path, timeout=0.5).status_code == 200:
                 return
         except requests.RequestException:  # gunicorn binds before its workers accept
             pass
         time.sleep(0.05)  # polling a readiness condition, not synchronising on elapsed time
-    raise RuntimeError(f"gateway not ready in {timeout}s:\n{log_path.read_text()}")
+    raise RuntimeError(f"{name} not ready in {timeout}s:\n{_log_tail(log_path)}")
+
+
+def _log_tail(log_path: Path, chars: int = 8000) -> str:
+    return log_path.read_text(errors="replace")[-chars:]
 
 
 def until(condition, timeout: float = 15.0, what: str = "condition") -> None:
@@ -261,13 +267,19 @@ def gateway_process(tmp_path):
         log.close()
 
 
-def stop_process(process: subprocess.Popen, timeout: float = 15) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within ``timeout``."""
-    process.terminate()
+def stop_process(process: subprocess.Popen, timeout: float = 15, *, group: bool = False) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout``.
+
+    ``group``: signal the process group of a process started with ``start_new_session`` (a script
+    and what it started: vLLM's engine, gunicorn's workers)."""
+    if process.poll() is not None:
+        return
+    signal_to = (lambda sig: os.killpg(process.pid, sig)) if group else process.send_signal
+    signal_to(signal.SIGTERM)
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:
-        process.kill()
+        signal_to(signal.SIGKILL)
         process.wait()
 
 

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import requests
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process, wait_until_ready
 from tests.e2e.quickstart import QUICKSTART, QuickstartRunner, command_starting, readme_exports
 from tests.e2e.recording_proxy import RecordingProxy
 from tests.fixtures.tiny_guard import MODEL_DIR as TINY_GUARD
@@ -41,17 +38,8 @@ class Server:
     process: subprocess.Popen
     log_path: Path
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process(self.process, 30, group=True)
 
 
 @dataclass
@@ -81,17 +69,10 @@ def vllm_python() -> str:
 
 def wait_http(server: Server, path: str, deadline_s: float) -> None:
     """Poll ``path`` until it answers 200; fail with the server's log if it exits or takes too long."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"{server.name} exited with {server.process.returncode} before it was ready:\n{server.log()}")
-        try:
-            if requests.get(server.url + path, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)  # polling a readiness condition, not synchronising on elapsed time
-    pytest.fail(f"{server.name} not ready in {deadline_s:.0f} s:\n{server.log()}")
+    try:
+        wait_until_ready(server.url, server.process, server.log_path, deadline_s, path=path, name=server.name)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def build_tiny_llama(python: str, out: Path) -> Path:

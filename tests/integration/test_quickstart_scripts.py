@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import subprocess
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 import requests
 
 from llm_router_api.config.loader import load_models_config
-from tests.conftest import free_port, wait_until_ready
+from tests.conftest import free_port, stop_process, wait_until_ready
 from tests.e2e.quickstart import QUICKSTART, README_EN, README_PL, readme_commands, readme_exports
 
 MODEL = "speakleash/Bielik-11B-v2.3-Instruct"
@@ -138,5 +137,4 @@ def test_the_gateway_script_runs_the_seeds_settings(tmp_path, redis_space):
         assert masked["text"] == "PESEL [PESEL_1]"
         assert (tmp_path / "audit-logs").is_dir(), "the audit log directory is relative to where the script ran"
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
+        stop_process(process, 30, group=True)
